@@ -1,0 +1,158 @@
+"""The task pipeline of SPEC.md §6: every reject rule, dedup, Solver agreement, curriculum selection."""
+
+import json
+from collections import Counter
+
+import pytest
+from helpers import completion_of, hotel_tool, sound_task, weather_tool
+
+from toolr0_lite.pipeline import (
+    agreement_filter,
+    check_candidate,
+    curriculum_select,
+    deduplicate,
+    fingerprint,
+    verify,
+    verify_and_deduplicate,
+    verify_candidates,
+)
+from toolr0_lite.records import Call, Spec, Task
+
+
+def test_sound_task_passes():
+    assert verify(sound_task()) is None
+
+
+def _tool(**changes):
+    tool = weather_tool()
+    for k, v in changes.items():
+        setattr(tool, k, v)
+    return tool
+
+
+@pytest.mark.parametrize(
+    "changes, reason",
+    [
+        ({"question": "the user's request about Oslo weather"}, "prompt_echo"),
+        ({"question": "Weather in Oslo?"}, "trivial_question"),
+        ({"question": "What is the capital of Norway, the country in the north?"}, "trivial_question"),
+        ({"question": "Please tell me a joke about the weather in Oslo."}, "trivial_question"),
+        ({"question": "What is the forecast like in Oslo these days?", "gold_calls": [Call("get_forecast", {"city": "Oslo"})]},
+         "trivial_question"),
+        ({"tools": [_tool(name="fn"), hotel_tool()]}, "bad_tool_name"),
+        ({"tools": [_tool(name="function"), hotel_tool()]}, "bad_tool_name"),
+        ({"tools": [_tool(name="API"), hotel_tool()]}, "bad_tool_name"),
+        ({"tools": [weather_tool(), weather_tool()]}, "duplicate_tool_name"),
+        ({"tools": [_tool(description="get"), hotel_tool()]}, "short_description"),
+        ({"tools": [_tool(parameters={}, required=[]), hotel_tool()], "gold_calls": [Call("get_forecast")]},
+         "empty_parameters"),
+        ({"tools": [_tool(parameters={"city": {"type": "object"}, "days": {"type": "integer"}}), hotel_tool()]},
+         "non_primitive_type"),
+        ({"tools": [_tool(parameters={"city": "string", "days": {"type": "integer"}}), hotel_tool()]},
+         "non_primitive_type"),
+        ({"gold_calls": [Call("get_forecast", {"city": "Oslo", "days": 3}), Call("get_weather", {"city": "Oslo"})]},
+         "unknown_tool"),
+        ({"gold_calls": [Call("get_forecast", {"city": {"name": "Oslo"}})]}, "nested_argument"),
+        ({"gold_calls": [Call("get_forecast", {"city": ["Oslo"]})]}, "nested_argument"),
+        ({"gold_calls": [Call("get_forecast", {"days": 3})]}, "missing_required_argument"),
+        ({"gold_calls": [Call("get_forecast", {"city": "Oslo", "unit": "C"})]}, "unknown_argument"),
+        ({"gold_calls": []}, "no_call_mismatch"),
+        ({"spec": Spec("weather", "single_turn", 0, 2)}, "no_call_mismatch"),
+    ],
+)
+def test_every_reject_rule(changes, reason):
+    assert verify(sound_task(**changes))[0] == reason
+
+
+def test_top_level_required_is_enforced():
+    task = sound_task(tools=[weather_tool(required=("city", "days")), hotel_tool()],
+                      gold_calls=[Call("get_forecast", {"city": "Oslo"})])
+    assert verify(task)[0] == "missing_required_argument"
+
+
+def test_no_call_task_passes_with_matching_spec():
+    task = sound_task(question="Please order me a large pizza with extra cheese tonight.", gold_calls=[],
+                      spec=Spec("weather", "single_turn", 0, 2))
+    assert verify(task) is None
+
+
+def test_verify_candidates_keeps_every_reject_with_its_text():
+    good = completion_of(sound_task())
+    texts = [good, "garbage", good.replace('"get_forecast", "arguments"', '"get_weather", "arguments"')]
+    specs = [Spec("weather", "single_turn", 1, 2)] * 3
+    tasks, rejections = verify_candidates(texts, specs)
+    assert len(tasks) == 1 and tasks[0].spec == specs[0]
+    assert [(r.stage, r.reason) for r in rejections] == [("parse", "missing_blocks"), ("verify", "unknown_tool")]
+    assert rejections[0].text == "garbage" and rejections[1].task.gold_calls[0].name == "get_weather"
+
+
+def test_fingerprint_ignores_digits_case_and_spacing_but_not_structure():
+    a = sound_task()
+    b = sound_task(question="WHAT will the weather be in   Oslo over the next 5 days?")
+    assert fingerprint(a) == fingerprint(b)
+    c = sound_task(gold_calls=[Call("get_forecast", {"city": "Oslo"})])
+    assert fingerprint(a) != fingerprint(c)
+    d = sound_task(tools=[hotel_tool(), weather_tool()])  # menu order does not matter
+    assert fingerprint(a) == fingerprint(d)
+
+
+def test_deduplicate_keeps_the_best_scored():
+    tasks = [sound_task(scores={"generator_reward": s}, id=str(i)) for i, s in enumerate([1.0, 2.5, 2.0])]
+    other = sound_task(question="Book a hotel room in Oslo for the conference, please.",
+                       gold_calls=[Call("book_hotel", {"city": "Oslo"})], id="other")
+    kept, dropped = deduplicate(tasks + [other])
+    assert [t.id for t in kept] == ["1", "other"]
+    assert sorted(r.task.id for r in dropped) == ["0", "2"] and {r.reason for r in dropped} == {"duplicate"}
+
+
+def _answer(names):
+    return "<think>t</think><tool_call_answer>" + json.dumps([{"name": n, "arguments": {}} for n in names]) + "</tool_call_answer>"
+
+
+def test_agreement_filter():
+    task = sound_task()
+    agree, other = _answer(["get_forecast"]), _answer(["book_hotel"])
+    kept, dropped = agreement_filter([task], [[agree, agree] + [other] * 8])
+    assert kept == [task] and task.scores["agreement"] == 0.2
+    kept, dropped = agreement_filter([task], [[agree] + [other] * 9 + ["junk"]])
+    assert kept == [] and dropped[0].reason == "solver_disagrees"
+    order = sound_task(gold_calls=[Call("get_forecast", {"city": "Oslo"}), Call("book_hotel", {"city": "Oslo"})])
+    kept, _ = agreement_filter([order], [[_answer(["book_hotel", "get_forecast"])] * 10])
+    assert kept == []  # the gold tools must be named in order
+    no_call = sound_task(gold_calls=[])
+    kept, _ = agreement_filter([no_call], [[_answer([])] * 2])
+    assert kept == [no_call]
+
+
+def _labelled(domain, difficulty, i):
+    return sound_task(spec=Spec(domain, "single_turn", 1, 2), difficulty=difficulty, id=f"{domain}-{difficulty}-{i}")
+
+
+def test_curriculum_mix_and_domain_balance():
+    tasks = [_labelled(d, lab, i) for d in ("a", "b") for lab in ("easy", "medium", "hard") for i in range(20)]
+    chosen = curriculum_select(tasks, 20, seed=3)
+    assert Counter(t.difficulty for t in chosen) == {"easy": 4, "medium": 10, "hard": 6}
+    assert Counter(t.spec.domain for t in chosen) == {"a": 10, "b": 10}
+    assert len({t.id for t in chosen}) == 20
+    assert curriculum_select(tasks, 20, seed=3) == chosen
+
+
+def test_curriculum_pads_shortfalls_and_defaults_to_medium():
+    tasks = [_labelled("a", "easy", i) for i in range(10)] + [_labelled("a", None, i) for i in range(3)]
+    chosen = curriculum_select(tasks, 10, seed=0)
+    assert len(chosen) == 10 and len({t.id for t in chosen}) == 10
+    assert sum(t.difficulty is None for t in chosen) == 3  # unlabelled tasks filled the medium quota
+    assert len(curriculum_select(tasks, 50)) == 13  # cannot pick more than there is
+    assert curriculum_select([], 5) == []
+
+
+def test_verify_and_deduplicate_accounts_for_every_candidate():
+    good = completion_of(sound_task())
+    again = good.replace("next 3 days", "next 7 days")  # a duplicate up to digits
+    other = completion_of(sound_task(question="Book a hotel room in Oslo for the big conference, please.",
+                                     gold_calls=[Call("book_hotel", {"city": "Oslo"})]))
+    texts = [good, "no tags", again, other]
+    kept, rejected = verify_and_deduplicate(texts, [Spec("weather", "single_turn", 1, 2)] * 4)
+    assert [t.question for t in kept] == [sound_task().question, "Book a hotel room in Oslo for the big conference, please."]
+    assert sorted(r.reason for r in rejected) == ["duplicate", "missing_blocks"]
+    assert isinstance(check_candidate(good, Spec("weather", "single_turn", 1, 2)), Task)

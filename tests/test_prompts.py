@@ -1,0 +1,56 @@
+"""Prompts: the spec is stated, exemplars rotate and come from other domains, and they are sound tasks."""
+
+from dataclasses import replace
+
+import pytest
+from helpers import sound_task
+
+from toolr0_lite.parsing import parse_generator_output
+from toolr0_lite.pipeline import verify
+from toolr0_lite.prompts import (
+    EXEMPLARS,
+    generator_completion,
+    generator_messages,
+    parse_difficulty,
+    pick_exemplar,
+    semantic_judge_messages,
+    solver_messages,
+)
+from toolr0_lite.records import Spec
+from toolr0_lite.rewards import generator_format_reward, question_gate, validity_reward
+
+
+def test_generator_prompt_states_the_spec():
+    messages = generator_messages(Spec("legal", "multi_turn", 1, 5))
+    assert [m["role"] for m in messages] == ["system", "user"]
+    assert "Domain: legal" in messages[-1]["content"] and "Tools on the menu: 5" in messages[-1]["content"]
+    assert "Gold calls: 0" in generator_messages(Spec("legal", "single_turn", 0, 3))[-1]["content"]
+
+
+def test_exemplar_is_a_prior_turn_from_another_domain():
+    spec = Spec("weather", "single_turn", 1, 4)
+    for i in range(6):
+        task, _ = pick_exemplar(spec, i)
+        assert task.spec.domain != "weather" and not task.spec.no_call
+    messages = generator_messages(spec, exemplar_index=0)
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert {pick_exemplar(spec, i)[0].question for i in range(3)} != {pick_exemplar(spec, 0)[0].question}
+    assert pick_exemplar(Spec("weather", "single_turn", 0, 2), 0)[0].gold_calls == []
+
+
+@pytest.mark.parametrize("task, think", EXEMPLARS, ids=[t.spec.domain for t, _ in EXEMPLARS])
+def test_every_exemplar_is_a_sound_task(task, think):
+    out = parse_generator_output(generator_completion(task, think))
+    assert out.error is None and generator_format_reward(out) == 1.0
+    assert validity_reward(task.question, task.tools, task.gold_calls, task.spec.no_call) == pytest.approx(1.0)
+    assert verify(replace(task, question=task.question + " Thanks!")) is None
+    # copying an exemplar word for word earns nothing and is rejected
+    assert question_gate(task.question) == 0.0 and verify(task)[0] == "prompt_echo"
+
+
+def test_solver_and_judge_prompts_hold_the_task():
+    task = sound_task()
+    user = solver_messages(task)[1]["content"]
+    assert user.startswith("User request:\n" + task.question) and '"get_forecast"' in user
+    assert "Gold calls (JSON)" in semantic_judge_messages(task)[1]["content"]
+    assert parse_difficulty("<think>hard?</think> <difficulty>Easy</difficulty>") == "easy"
