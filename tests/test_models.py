@@ -104,7 +104,7 @@ def test_batches_respect_the_token_cap():
     small = RoleModel.load(ModelConfig(source="tiny", lora_r=4, max_batch_tokens=120))
     calls = []
     original = small._generate_batch
-    small._generate_batch = lambda batch, *a: calls.append(len(batch)) or original(batch, *a)
+    small._generate_batch = lambda batch, n, *a: calls.append(len(batch) * n) or original(batch, n, *a)
     out = small.generate("generator", PROMPTS, n=4, temperature=0.7, max_new_tokens=8)
     assert [len(o) for o in out] == [4, 4, 4] and sum(calls) == 12 and len(calls) > 1
 

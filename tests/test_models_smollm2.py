@@ -32,10 +32,10 @@ def test_roles_are_independent_on_smollm2(smol):
 
 def test_batched_equals_one_by_one_greedy_on_smollm2(smol):
     prompts = PROMPTS + [solver_messages(sound_task())]
-    batched = smol.generate("solver", prompts, n=1, temperature=0, max_new_tokens=16)
+    batched = smol.generate("solver", prompts, n=2, temperature=0, max_new_tokens=16)  # shared prefill too
     for prompt, samples in zip(prompts, batched):
         alone = smol.generate("solver", [prompt], n=1, temperature=0, max_new_tokens=16)[0][0]
-        assert samples[0].text == alone.text
+        assert [s.text for s in samples] == [alone.text, alone.text]
     assert any(s[0].text.strip() for s in batched)  # a real model writes real text
 
 

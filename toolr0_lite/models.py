@@ -200,28 +200,31 @@ class RoleModel:
         """`n` completions for each chat prompt, as `role`, with no gradients: `result[i][j]` is sample j of prompt i.
 
         Prompts are sorted by length and packed into batches of at most `max_batch_tokens` (rows × (prompt
-        + new tokens)), left-padded, so K samples of many prompts take few `generate` calls.
-        `temperature=0` decodes greedily.
+        + new tokens)), left-padded, so K samples of many prompts take few `generate` calls. On the PEFT
+        backend each prompt is read once and its `n` samples share that cache. `temperature=0` is greedy.
         """
         ids = [self.tokenizer(self.chat_prompt(m), add_special_tokens=False)["input_ids"] for m in prompts]
-        rows = [i for i in sorted(range(len(ids)), key=lambda i: len(ids[i])) for _ in range(n)]
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         results: list[list[Generation]] = [[] for _ in prompts]
         torch.manual_seed(seed)
         with self.active(role), self._inference():
-            for batch in self._batches(rows, ids, max_new_tokens):
-                for i, (text, used) in zip(batch, self._generate_batch([ids[i] for i in batch], temperature, top_p, max_new_tokens)):
+            for group in self._batches(order, ids, n, max_new_tokens):
+                outputs = self._generate_batch([ids[i] for i in group], n, temperature, top_p, max_new_tokens)
+                for row, (text, used) in enumerate(outputs):
+                    i = group[row // n]
                     results[i].append(Generation(text, len(ids[i]), used))
         return results
 
-    def _batches(self, rows: list[int], ids: list[list[int]], max_new_tokens: int) -> Iterator[list[int]]:
-        batch: list[int] = []
-        for i in rows:  # rows are sorted by length, so the last row added is the longest
-            if batch and (len(batch) + 1) * (len(ids[i]) + max_new_tokens) > self.config.max_batch_tokens:
-                yield batch
-                batch = []
-            batch.append(i)
-        if batch:
-            yield batch
+    def _batches(self, order: list[int], ids: list[list[int]], n: int, max_new_tokens: int) -> Iterator[list[int]]:
+        """Groups of prompts whose n samples each fit the token cap (a prompt that alone exceeds it goes alone)."""
+        group: list[int] = []
+        for i in order:  # sorted by length, so the prompt added last is the longest
+            if group and (len(group) + 1) * n * (len(ids[i]) + max_new_tokens) > self.config.max_batch_tokens:
+                yield group
+                group = []
+            group.append(i)
+        if group:
+            yield group
 
     @contextmanager
     def _inference(self) -> Iterator[None]:
@@ -248,24 +251,37 @@ class RoleModel:
             stops.add(self.tokenizer.eos_token_id)
         return sorted(stops)
 
-    def _generate_batch(self, batch: list[list[int]], temperature: float, top_p: float, max_new_tokens: int):
+    def _generate_batch(self, batch: list[list[int]], n: int, temperature: float, top_p: float, max_new_tokens: int):
+        """`n` samples of each prompt in `batch`, row-major: (text, completion tokens) per row."""
+        from transformers import DynamicCache
+
         pad = self.tokenizer.pad_token_id
         width = max(map(len, batch))
         input_ids = torch.tensor([[pad] * (width - len(x)) + x for x in batch], device=self.model.device)
         attention = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in batch], device=self.model.device)
+        shared = {}
+        if n > 1 and width > 1 and self.backend == "peft":
+            # Read each prompt (all but its last token) once; its n samples continue from copies of that cache.
+            cache = DynamicCache()
+            positions = (attention.cumsum(-1) - 1).clamp(min=0)
+            self.model(input_ids=input_ids[:, :-1], attention_mask=attention[:, :-1],
+                       position_ids=positions[:, :-1], past_key_values=cache, use_cache=True)  # fmt: skip
+            cache.batch_repeat_interleave(n)
+            shared = {"past_key_values": cache}
         sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {"do_sample": False}
         out = self.model.generate(
-            input_ids=input_ids,
-            attention_mask=attention,
+            input_ids=input_ids.repeat_interleave(n, dim=0),
+            attention_mask=attention.repeat_interleave(n, dim=0),
             max_new_tokens=max_new_tokens,
             pad_token_id=pad,
             eos_token_id=self._stop_ids(),
+            **shared,
             **sampling,
         )
         new = out[:, width:]
-        stops = torch.tensor(self._stop_ids(), device=new.device)
-        finished = torch.isin(new, stops).int().cumsum(dim=1)
-        used = ((finished == 0) | ((finished == 1) & torch.isin(new, stops))).sum(dim=1)
+        stops = torch.isin(new, torch.tensor(self._stop_ids(), device=new.device))
+        seen = stops.int().cumsum(dim=1)
+        used = ((seen == 0) | ((seen == 1) & stops)).sum(dim=1)  # tokens up to and including the first stop
         texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
         return list(zip(texts, used.tolist()))
 
