@@ -1,0 +1,187 @@
+"""One prepared GPU check of the model layer: each backend on a Qwen2.5-1.5B-shaped model.
+
+Random weights from Qwen2.5-1.5B-Instruct's configuration stand in where real weights cannot be
+downloaded (the shapes, and so the memory and speed, are the real model's). For each backend
+(PEFT bf16, PEFT + bitsandbytes 4-bit, Unsloth 4-bit), in a fresh process, it loads one base with the
+two roles, runs one batched generation (16 prompts x K = 4 samples), and one GRPO-sized forward and
+backward pass on each role's LoRA weights (4 sequences of 1,024 tokens), and prints peak allocated GPU
+memory and tokens/s. With Unsloth it also runs one step of TRL's GRPOTrainer through the role model.
+Meant to finish in under 8 minutes on one GPU.
+
+    python benchmarks/gpu_check.py --json gpu_check.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+QWEN25_15B = dict(  # Qwen2.5-1.5B-Instruct's config.json, as published
+    architectures=["Qwen2ForCausalLM"], model_type="qwen2", hidden_size=1536, intermediate_size=8960,
+    num_hidden_layers=28, num_attention_heads=12, num_key_value_heads=2, vocab_size=151936,
+    max_position_embeddings=32768, rope_theta=1000000.0, rms_norm_eps=1e-6, tie_word_embeddings=True,
+    hidden_act="silu", torch_dtype="bfloat16",
+)  # fmt: skip
+BACKENDS = {
+    "peft-bf16": dict(backend="peft", load_in_4bit=False),
+    "unsloth-4bit": dict(backend="unsloth", load_in_4bit=True),
+    "peft-4bit": dict(backend="peft", load_in_4bit=True),
+}
+
+
+def write_random_model(folder: Path) -> None:
+    """A Qwen2.5-1.5B-shaped model with random bf16 weights and the kit's tiny tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    from toolr0_lite.sources import build_tiny_tokenizer
+
+    tokenizer = build_tiny_tokenizer()
+    config = Qwen2Config(**{k: v for k, v in QWEN25_15B.items() if k not in ("architectures", "model_type", "torch_dtype")},
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, bos_token_id=None)  # fmt: skip
+    torch.manual_seed(0)
+    with torch.device("cuda"):
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+
+
+def check_backend(name: str, folder: str) -> dict:
+    """Run in a fresh process: load, generate, backward on each role; returns the figures."""
+    if BACKENDS[name]["backend"] == "unsloth":
+        import unsloth  # noqa: F401  (before transformers and trl: it patches them)
+    import torch
+
+    from toolr0_lite.models import ModelConfig, RoleModel
+    from toolr0_lite.prompts import solver_messages
+    from toolr0_lite.records import Call, Task, Tool
+
+    result: dict = {"backend": name, "gpu": torch.cuda.get_device_name()}
+    start = time.perf_counter()
+    roles = RoleModel.load(ModelConfig(source=folder, lora_r=16, lora_alpha=32, max_seq_length=2048, **BACKENDS[name]))
+    torch.cuda.synchronize()
+    result["load_s"] = round(time.perf_counter() - start, 1)
+    result["after_load_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+    result["lora_params_per_role"] = sum(p.numel() for p in roles._slot.values())
+
+    task = Task("Weather in Oslo for the next 3 days, please.", [Tool("get_forecast", "Forecast for a city.",
+                {"city": {"type": "string", "description": "city"}}, ["city"])], [Call("get_forecast", {"city": "Oslo"})])  # fmt: skip
+    prompts = [solver_messages(task)] * 16
+    roles.generate("solver", prompts[:2], n=2, max_new_tokens=8)  # warm-up
+    torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    out = roles.generate("solver", prompts, n=4, temperature=0.7, max_new_tokens=128, seed=0)
+    torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    tokens = sum(g.completion_tokens for r in out for g in r)
+    result["generate"] = {"rows": 64, "new_tokens": tokens, "seconds": round(seconds, 2),
+                          "tokens_per_s": round(tokens / seconds, 1),
+                          "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)}  # fmt: skip
+
+    vocab = len(roles.tokenizer)
+    for role in ("generator", "solver"):
+        other = "solver" if role == "generator" else "generator"
+        other_before = roles.lora_weights(other)
+        model = roles.for_training(role)
+        optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+        ids = torch.randint(0, vocab, (4, 1024), device=model.device)
+        torch.cuda.reset_peak_memory_stats()
+        start = time.perf_counter()
+        logits = model(input_ids=ids).logits[:, :-1].float()
+        logp = torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None]).squeeze(-1)
+        (-logp.mean()).backward()  # the shape of a GRPO loss: log-probs of the sampled tokens
+        optimizer.step()
+        optimizer.zero_grad()
+        torch.cuda.synchronize()
+        frozen_ok = all(p.grad is None for n, p in model.named_parameters() if "lora_" not in n)
+        after = roles.lora_weights(other)
+        result[f"backward_{role}"] = {
+            "tokens": 4 * 1024, "seconds": round(time.perf_counter() - start, 2),
+            "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2),
+            "base_has_no_grads": frozen_ok,
+            "other_role_unchanged": all(torch.equal(other_before[k], after[k]) for k in after),
+        }  # fmt: skip
+        del logits, logp
+    if BACKENDS[name]["backend"] == "unsloth":
+        try:
+            result["trl_grpo_step"] = grpo_step(roles, task)
+        except Exception:  # keep the figures above even when TRL through Unsloth fails
+            result["trl_grpo_step"] = {"error": traceback.format_exc()[-3000:]}
+    return result
+
+
+def grpo_step(roles, task) -> dict:
+    """One TRL GRPOTrainer step on the Solver through the role model (Unsloth patches TRL on import)."""
+    import torch
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    from toolr0_lite.prompts import solver_messages
+    from toolr0_lite.rewards import solver_accuracy_reward_func, solver_format_reward_func
+
+    def length_reward(completions, **_):  # varies within a group, so the update is not zero
+        return [len(c[-1]["content"]) / 100 for c in completions]
+
+    gold = json.dumps([{"name": c.name, "arguments": c.arguments} for c in task.gold_calls])
+    data = Dataset.from_list([{"prompt": solver_messages(task), "gold_calls": gold}] * 8)
+    before = roles.lora_weights("solver")
+    generator_before = roles.lora_weights("generator")
+    args = GRPOConfig(output_dir="/tmp/grpo", per_device_train_batch_size=4, num_generations=4,
+                      max_completion_length=32, max_steps=1, learning_rate=1e-3, beta=0.0, report_to="none",
+                      save_strategy="no", bf16=True, logging_steps=1)  # fmt: skip
+    start = time.perf_counter()
+    trainer = GRPOTrainer(model=roles.for_training("solver"), args=args, train_dataset=data,
+                          processing_class=roles.tokenizer,
+                          reward_funcs=[solver_format_reward_func, solver_accuracy_reward_func, length_reward])  # fmt: skip
+    trainer.train()
+    after = roles.lora_weights("solver")
+    generator_after = roles.lora_weights("generator")
+    return {
+        "seconds": round(time.perf_counter() - start, 1),
+        "solver_moved": any(not torch.equal(before[k], after[k]) for k in after),
+        "generator_unchanged": all(torch.equal(generator_before[k], generator_after[k]) for k in generator_after),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", default="gpu_check.json", help="where to write the figures")
+    parser.add_argument("--folder", default="/tmp/qwen2.5-1.5b-random", help="where to write the random model")
+    parser.add_argument("--backends", nargs="*", default=list(BACKENDS), choices=list(BACKENDS))
+    parser.add_argument("--timeout", type=int, default=200, help="seconds allowed per backend")
+    args = parser.parse_args()
+    folder = Path(args.folder)
+    if not (folder / "config.json").exists():
+        start = time.perf_counter()
+        write_random_model(folder)
+        print(f"wrote a random Qwen2.5-1.5B-shaped model to {folder} in {time.perf_counter() - start:.0f} s", flush=True)
+    results = []
+    for name in args.backends:
+        try:
+            proc = subprocess.run([sys.executable, __file__, "--child", name, str(folder)], capture_output=True,
+                                  text=True, timeout=args.timeout,
+                                  env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})  # fmt: skip
+            lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+            result = json.loads(lines[-1][7:]) if lines else {"backend": name, "error": proc.stderr[-3000:]}
+        except subprocess.TimeoutExpired as e:
+            result = {"backend": name, "error": f"timed out after {args.timeout} s", "stderr": str(e.stderr)[-2000:]}
+        results.append(result)
+        print(json.dumps(result, indent=1), flush=True)
+        Path(args.json).write_text(json.dumps(results, indent=1))  # after each backend: a later hang loses nothing
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--child":
+        try:
+            print("RESULT " + json.dumps(check_backend(sys.argv[2], sys.argv[3])), flush=True)
+        except Exception:  # report the failure of this backend and let the others run
+            print("RESULT " + json.dumps({"backend": sys.argv[2], "error": traceback.format_exc()[-3000:]}), flush=True)
+            raise SystemExit(1)
+    else:
+        main()
