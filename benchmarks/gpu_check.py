@@ -5,7 +5,7 @@ downloaded (the shapes, and so the memory and speed, are the real model's). For 
 (PEFT bf16, PEFT + bitsandbytes 4-bit, Unsloth 4-bit), in a fresh process, it loads one base with the
 two roles, runs one batched generation (16 prompts x K = 4 samples), and one GRPO-sized forward and
 backward pass on each role's LoRA weights (4 sequences of 1,024 tokens), and prints peak allocated GPU
-memory and tokens/s. With Unsloth it also runs one step of TRL's GRPOTrainer through the role model.
+memory and tokens/s. Then it runs one step of TRL's GRPOTrainer on the Solver through the role model.
 Meant to finish in under 8 minutes on one GPU.
 
     python benchmarks/gpu_check.py --json gpu_check.json
@@ -108,16 +108,15 @@ def check_backend(name: str, folder: str) -> dict:
             "other_role_unchanged": all(torch.equal(other_before[k], after[k]) for k in after),
         }  # fmt: skip
         del logits, logp
-    if BACKENDS[name]["backend"] == "unsloth":
-        try:
-            result["trl_grpo_step"] = grpo_step(roles, task)
-        except Exception:  # keep the figures above even when TRL through Unsloth fails
-            result["trl_grpo_step"] = {"error": traceback.format_exc()[-3000:]}
+    try:
+        result["trl_grpo_step"] = grpo_step(roles, task)
+    except Exception:  # keep the figures above even when the TRL step fails
+        result["trl_grpo_step"] = {"error": traceback.format_exc()[-3000:]}
     return result
 
 
 def grpo_step(roles, task) -> dict:
-    """One TRL GRPOTrainer step on the Solver through the role model (Unsloth patches TRL on import)."""
+    """One TRL GRPOTrainer step on the Solver through the role model (with Unsloth, its patched trainer)."""
     import torch
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
@@ -125,8 +124,10 @@ def grpo_step(roles, task) -> dict:
     from toolr0_lite.prompts import solver_messages
     from toolr0_lite.rewards import solver_accuracy_reward_func, solver_format_reward_func
 
-    def length_reward(completions, **_):  # varies within a group, so the update is not zero
-        return [len(c[-1]["content"]) / 100 for c in completions]
+    def token_reward(completion_ids, **_):
+        # Random weights sample ids beyond the small tokenizer, which decode to "": score the ids themselves,
+        # so rewards vary within a group and the update is not zero.
+        return [sum(ids) % 97 / 97 for ids in completion_ids]
 
     gold = json.dumps([{"name": c.name, "arguments": c.arguments} for c in task.gold_calls])
     data = Dataset.from_list([{"prompt": solver_messages(task), "gold_calls": gold}] * 8)
@@ -134,16 +135,20 @@ def grpo_step(roles, task) -> dict:
     generator_before = roles.lora_weights("generator")
     args = GRPOConfig(output_dir="/tmp/grpo", per_device_train_batch_size=4, num_generations=4,
                       max_completion_length=32, max_steps=1, learning_rate=1e-3, beta=0.0, report_to="none",
-                      save_strategy="no", bf16=True, logging_steps=1)  # fmt: skip
+                      save_strategy="no", bf16=True, logging_steps=1,
+                      lr_scheduler_type="constant", warmup_steps=0)  # one step: no warm-up that would make lr 0
+    # fmt: skip
     start = time.perf_counter()
     trainer = GRPOTrainer(model=roles.for_training("solver"), args=args, train_dataset=data,
                           processing_class=roles.tokenizer,
-                          reward_funcs=[solver_format_reward_func, solver_accuracy_reward_func, length_reward])  # fmt: skip
+                          reward_funcs=[solver_format_reward_func, solver_accuracy_reward_func, token_reward])  # fmt: skip
     trainer.train()
     after = roles.lora_weights("solver")
     generator_after = roles.lora_weights("generator")
+    logged = trainer.state.log_history[0] if trainer.state.log_history else {}
     return {
         "seconds": round(time.perf_counter() - start, 1),
+        "logged": {k: v for k, v in logged.items() if k in ("loss", "grad_norm", "reward", "reward_std", "learning_rate")},
         "solver_moved": any(not torch.equal(before[k], after[k]) for k in after),
         "generator_unchanged": all(torch.equal(generator_before[k], generator_after[k]) for k in generator_after),
     }
