@@ -102,9 +102,9 @@ class Generation:
 class RoleModel:
     """The base model with one LoRA slot, and the Generator's and the Solver's LoRA weights.
 
-    >>> model = RoleModel.load(ModelConfig(source="tiny"))   # doctest: +SKIP
-    >>> with model.active("solver"):                            # doctest: +SKIP
-    ...     answers = model.generate(prompts, n=8, temperature=0.7)
+    Usage: ``model = RoleModel.load(ModelConfig(source="tiny"))``, then
+    ``model.generate("solver", prompts, n=8, temperature=0.7)`` for the frozen Solver's answers, or
+    ``with model.active("solver"): ...`` to run any code as that role.
     """
 
     def __init__(self, peft_model, tokenizer, config: ModelConfig, backend: str):
