@@ -34,15 +34,15 @@ def from_dict(cls: type[T], data: Any, where: str) -> T:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping of settings, got {type(data).__name__}")
+        raise ConfigError(f"{where or 'config'}: expected a mapping of settings, got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(map(str, unknown))}; valid keys are {', '.join(fields)}"
+            f"{where or 'config'}: unknown key(s) {', '.join(map(str, unknown))}; valid keys are {', '.join(fields)}"
         )
     hints = typing.get_type_hints(cls)
-    values = {name: _coerce(value, hints[name], f"{where}.{name}") for name, value in data.items()}
+    values = {name: _coerce(value, hints[name], f"{where}.{name}" if where else name) for name, value in data.items()}
     return cls(**values)
 
 

@@ -206,8 +206,10 @@ class RoleModel:
         ids = [self.tokenizer(self.chat_prompt(m), add_special_tokens=False)["input_ids"] for m in prompts]
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         results: list[list[Generation]] = [[] for _ in prompts]
-        torch.manual_seed(seed)
-        with self.active(role), self._inference():
+        devices = list(range(torch.cuda.device_count()))
+        # A private random stream: seeded here, and the caller's (e.g. TRL's) stream is left as it was.
+        with torch.random.fork_rng(devices=devices), self.active(role), self._inference():
+            torch.manual_seed(seed)
             for group in self._batches(order, ids, n, max_new_tokens):
                 outputs = self._generate_batch([ids[i] for i in group], n, temperature, top_p, max_new_tokens)
                 for row, (text, used) in enumerate(outputs):

@@ -90,13 +90,13 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def check_candidate(text: str, spec: Spec) -> Task | Rejection:
+def check_candidate(text: str, spec: Spec, task_id: str = "") -> Task | Rejection:
     """Parse and verify one raw Generator completion: a sound task, or its rejection."""
     out = parse_generator_output(text)
     task = out.to_task()
     if task is None:
         return Rejection("parse", out.reason, out.error, text=text)
-    task.spec = spec
+    task.spec, task.id = spec, task_id
     defect = verify(task)
     return task if defect is None else Rejection("verify", defect[0], defect[1], task=task, text=text)
 
@@ -146,13 +146,24 @@ def deduplicate(
     return kept, dropped
 
 
-def verify_and_deduplicate(texts: Sequence[str], specs: Sequence[Spec]) -> tuple[list[Task], list[Rejection]]:
-    """Stages 1 and 2 together, as synthesis runs them: the unique sound tasks and every rejection."""
+def verify_and_deduplicate(
+    texts: Sequence[str], specs: Sequence[Spec], ids: Sequence[str] | None = None,
+    rewards: Sequence[float] | None = None,
+) -> tuple[list[Task], list[Rejection]]:  # fmt: skip
+    """Stages 1 and 2 together, as synthesis runs them: the unique sound tasks and every rejection.
+
+    `ids`, when given, become the tasks' ids (e.g. which candidate each came from); `rewards` are the
+    candidates' generator rewards, stored in `task.scores` and used to keep the best of duplicates.
+    """
+    n = len(texts)
+    ids = ids if ids is not None else [""] * n
+    rewards = rewards if rewards is not None else [0.0] * n
     tasks, keys, rejections = [], [], []
     with _cyclic_gc_paused():
-        for text, spec in zip(texts, specs, strict=True):
-            checked = check_candidate(text, spec)
+        for text, spec, task_id, reward in zip(texts, specs, ids, rewards, strict=True):
+            checked = check_candidate(text, spec, task_id)
             if isinstance(checked, Task):
+                checked.scores["generator_reward"] = reward
                 tasks.append(checked)
                 keys.append(fingerprint(checked))  # now, while the task is fresh in the cache
             else:

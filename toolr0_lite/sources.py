@@ -150,5 +150,9 @@ def load_base_model(source: Source, tokenizer, dtype, device: str, trust_remote_
         )
         if quantization_config is None:
             model = model.to(device)
+        if source.gguf_file and getattr(model, "hf_quantizer", None) is not None:
+            # transformers dequantises a GGUF file to full tensors but keeps a GGUF "quantizer" mark, which
+            # makes Trainer refuse to train; the weights in memory are plain, so drop the mark.
+            model.hf_quantizer.remove_quantization_config(model)
     model.requires_grad_(False)
     return model

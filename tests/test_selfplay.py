@@ -1,0 +1,192 @@
+"""The self-play loop end to end on the tiny model: files, counts, resume after SIGKILL, config errors."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from toolr0_lite.config import ConfigError
+from toolr0_lite.rundir import RunDir, read_jsonl
+from toolr0_lite.selfplay import load_config, run_selfplay
+
+TIMING = ("time", "seconds", "per_s", "per_second", "runtime", "memory")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny")
+    logs = []
+    run_selfplay(load_config("tiny", out=str(out)), log=logs.append)
+    return out, logs
+
+
+def test_a_full_iteration_writes_every_record(tiny_run):
+    out, logs = tiny_run
+    it = out / "iter_00"
+    for name in ("config.yaml", "state.json", "metrics.jsonl", "curriculum.png"):
+        assert (out / name).is_file(), name
+    for role in ("generator", "solver"):
+        assert (it / role / "adapter_model.safetensors").is_file() and (it / role / "adapter_config.json").is_file()
+    config = load_config("tiny")
+    candidates = read_jsonl(it / "candidates.jsonl")
+    assert [c["index"] for c in candidates] == list(range(config.synthesis.candidates))
+    rollouts = read_jsonl(it / "generator_rollouts.jsonl")
+    g = config.generator
+    assert len(rollouts) == g.steps * g.prompts_per_step * g.group_size
+    assert all({"text", "terms", "reward", "spec"} <= set(r) for r in rollouts)
+
+    metrics = read_jsonl(out / "metrics.jsonl")
+    synthesis = next(m for m in metrics if m["phase"] == "synthesis")
+    rejects = read_jsonl(it / "rejects.jsonl")
+    tasks = read_jsonl(it / "tasks.jsonl")
+    # every candidate is accounted for: a sound unique task or a rejection with a reason
+    assert synthesis["verified_unique"] + sum(r["stage"] in ("parse", "verify", "dedup") for r in rejects) == len(candidates)
+    assert synthesis["agreed"] + sum(r["stage"] == "agreement" for r in rejects) == synthesis["verified_unique"]
+    assert len(tasks) == synthesis["selected"] + synthesis["topped_up_with_exemplars"]
+    assert sum(synthesis["reject_reasons"].values()) == len(rejects) and all(r["reason"] for r in rejects)
+    assert sum(m["phase"] == "generator" for m in metrics) == g.steps
+    assert any(m["phase"] == "generator_trl" and "loss" in m for m in metrics)
+    assert any(m["phase"] == "solver_trl" for m in metrics)
+    assert any("synthesis" in line and "rejects by reason" in line for line in logs)
+
+
+def test_tasks_load_with_datasets(tiny_run):
+    from datasets import load_dataset
+
+    out, _ = tiny_run
+    data = load_dataset("json", data_files=str(out / "iter_00" / "tasks.jsonl"), split="train")
+    assert len(data) == len(read_jsonl(out / "iter_00" / "tasks.jsonl")) and "gold_calls" in data.column_names
+
+
+def test_adapters_load_with_peft(tiny_run):
+    from peft import PeftModel
+
+    from toolr0_lite.sources import build_tiny_model, build_tiny_tokenizer
+
+    out, _ = tiny_run
+    model = PeftModel.from_pretrained(build_tiny_model(build_tiny_tokenizer()), str(out / "iter_00" / "solver"))
+    assert "default" in model.peft_config
+
+
+def test_a_finished_run_is_not_redone(tiny_run):
+    out, _ = tiny_run
+    before = (out / "metrics.jsonl").read_text()
+    logs = []
+    run_selfplay(load_config("tiny", out=str(out)), log=logs.append)
+    assert (out / "metrics.jsonl").read_text() == before
+    assert "resuming" in logs[0]
+
+
+def test_too_few_tasks_skip_or_stop(tmp_path):
+    logs = []
+    run_selfplay(load_config("tiny", out=str(tmp_path / "skip"), synthesis={"on_too_few": "skip"}), log=logs.append)
+    assert any("Solver phase is skipped" in line for line in logs)
+    assert (tmp_path / "skip" / "iter_00" / "solver" / "adapter_model.safetensors").is_file()
+    logs = []
+    run = run_selfplay(load_config("tiny", out=str(tmp_path / "stop"), synthesis={"on_too_few": "stop"}), log=logs.append)
+    assert any("stopping" in line for line in logs) and not run.is_done("iter_00/solver")
+
+
+def test_resuming_with_another_config_is_refused(tiny_run):
+    out, _ = tiny_run
+    with pytest.raises(ConfigError, match="another config"):
+        run_selfplay(load_config("tiny", out=str(out), seed=99))
+
+
+def _records(out: Path) -> dict:
+    """Every record of a run, timing figures left out (they differ between any two runs)."""
+    records = {}
+    for path in sorted(out.rglob("*.jsonl")):
+        rows = read_jsonl(path)
+        records[str(path.relative_to(out))] = [{k: v for k, v in r.items() if not any(t in k for t in TIMING)} for r in rows]
+    return records
+
+
+def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, tiny_run):
+    reference, _ = tiny_run
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "toolr0_lite.cli", "run", "tiny", "--out", str(out)]
+    rng = random.Random(7)
+    kills = 0
+    for _ in range(4):
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(4.0, 12.0))  # imports take a few seconds; kill somewhere inside the loop
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            kills += 1
+        proc.wait()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert kills >= 1
+    assert RunDir(out).is_done("iter_00/solver")
+    assert _records(out) == _records(reference)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"iterations": 0}, "iterations"),
+        ({"iteration": 2}, "unknown key"),
+        ({"generator": {"steps": 0}}, "generator.steps"),
+        ({"solver": {"group_size": 1}}, "solver.group_size"),
+        ({"generator": {"prompts_per_step": 0}}, "generator.prompts_per_step"),
+        ({"solver": {"learning_rate": 0}}, "solver: learning_rate"),
+        ({"generator": {"beta": -1}}, "generator: beta"),
+        ({"generator": {"max_completion_length": 0}}, "generator.max_completion_length"),
+        ({"generator": {"stepz": 3}}, "generator: unknown key"),
+        ({"generator": {"steps": "many"}}, "generator.steps"),
+        ({"probe": {"samples": 0}}, "probe"),
+        ({"probe": {"temperature": 0}}, "probe.temperature"),
+        ({"synthesis": {"tasks": 100, "candidates": 10}}, "synthesis.tasks"),
+        ({"synthesis": {"agreement_min": 20}}, "synthesis.agreement_min"),
+        ({"synthesis": {"on_too_few": "panic"}}, "synthesis.on_too_few"),
+        ({"synthesis": {"mix": [0, 0, 0]}}, "synthesis.mix"),
+        ({"synthesis": {"mix": [0.5, 0.5]}}, "synthesis.mix"),
+        ({"synthesis": {"batch_size": 0}}, "synthesis.batch_size"),
+        ({"report_to": "slack"}, "report_to"),
+        ({"model": {"backend": "jax"}}, "model.backend"),
+        ({"model": {"source": "./no/such/model"}}, "model.source"),
+        ({"model": {"lora_r": 0}}, "model.lora_r"),
+        ({"model": {"load_in_4bit": True}}, "model.load_in_4bit"),
+        ({"spec": {"domains": []}}, "spec.domains"),
+        ({"spec": {"no_call_share": 2}}, "spec.no_call_share"),
+        ({"rewards": {"sigma": 0}}, "rewards.sigma"),
+        ({"rewards": {"band": [0.9, 0.1]}}, "rewards.band"),
+        ({"exemplars": "yes"}, "exemplars"),
+    ],
+)
+def test_bad_configs_fail_before_any_model_loads(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config("tiny", **overrides)
+
+
+def test_bad_preset_and_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist; choose one of"):
+        load_config("huge")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("generator: [1, 2]\n")
+    with pytest.raises(ConfigError, match="generator"):
+        load_config("tiny", path=bad)
+
+
+def test_cli_reports_config_errors_in_one_line(tmp_path, capsys):
+    from toolr0_lite.cli import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("iterations: 0\n")
+    assert main(["run", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "iterations" in err
+
+
+def test_every_preset_is_a_valid_config():
+    for preset in ("tiny", "small_cpu", "colab_t4", "paper"):
+        from toolr0_lite.config import from_dict, load_yaml
+        from toolr0_lite.selfplay import PRESETS, SelfPlayConfig
+
+        assert isinstance(from_dict(SelfPlayConfig, load_yaml(PRESETS / f"{preset}.yaml"), ""), SelfPlayConfig)

@@ -1,0 +1,93 @@
+"""The run directory: every record on disk as JSONL, written so that a killed run resumes without loss.
+
+Two rules make resume exact:
+- Whole files (configs, the task set, state) are written atomically: to a temp file, then renamed.
+- JSONL files only grow, one flushed line per record. `state.json` keeps, for each JSONL file, how many
+  lines belong to finished units of work (a phase, a batch of candidates). On start, each file is cut back
+  to that count, so a half-written line or the records of an unfinished phase are dropped, then redone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import jsonlines
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a whole file so that readers see the old or the new content, never a torn one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with jsonlines.open(path) as reader:
+        return list(reader)
+
+
+class RunDir:
+    """Paths and records of one run. `commit()` marks everything written so far as finished work."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.state_path = self.root / "state.json"
+        self.state: dict[str, Any] = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
+        self.state.setdefault("done", [])  # finished units, e.g. "iter_00/generator"
+        self.state.setdefault("lines", {})  # committed line count of each JSONL file
+        self.state.setdefault("progress", {})  # e.g. candidates written in an unfinished synthesis
+        self._roll_back()
+
+    def _roll_back(self) -> None:
+        """Cut every JSONL file back to its committed lines (drops torn lines and unfinished work)."""
+        for path in self.root.rglob("*.jsonl"):
+            keep = self.state["lines"].get(str(path.relative_to(self.root)), 0)
+            with open(path, "rb") as f:
+                lines = f.read().split(b"\n")
+            complete = lines[:-1][:keep]  # lines[-1] is b"" or a torn last line
+            if len(complete) != len(lines) - 1 or lines[-1]:
+                atomic_write_text(path, "".join(line.decode("utf-8") + "\n" for line in complete))
+
+    def path(self, *parts: str) -> Path:
+        return self.root.joinpath(*parts)
+
+    def iteration(self, i: int) -> Path:
+        return self.root / f"iter_{i:02d}"
+
+    def append(self, relative: str, records: Iterable[dict]) -> None:
+        """Append records to a JSONL file, one flushed line each."""
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as f:
+            for record in records:
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+                f.flush()
+
+    def count(self, relative: str) -> int:
+        path = self.root / relative
+        if not path.exists():
+            return 0
+        with open(path, "rb") as f:
+            return sum(1 for _ in f)
+
+    def is_done(self, unit: str) -> bool:
+        return unit in self.state["done"]
+
+    def commit(self, unit: str | None = None, **progress: Any) -> None:
+        """Record every JSONL file's current length (and `unit` as done) in one atomic write of state.json."""
+        self.state["lines"] = {str(p.relative_to(self.root)): self.count(str(p.relative_to(self.root)))
+                               for p in self.root.rglob("*.jsonl")}  # fmt: skip
+        self.state["progress"].update(progress)
+        if unit is not None and unit not in self.state["done"]:
+            self.state["done"].append(unit)
+        atomic_write_text(self.state_path, json.dumps(self.state, indent=1))

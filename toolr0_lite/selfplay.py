@@ -1,0 +1,485 @@
+"""The Tool-R0 loop (SPEC.md §2): Generator GRPO → task synthesis and filtering → Solver GRPO, repeated.
+
+    for each iteration:
+        1. Generator phase: GRPO on the Generator's LoRA weights; each completion is scored by r_G, whose
+           curriculum term asks the frozen Solver (K answers, one judge score) in batched generation.
+        2. Synthesis: the frozen Generator writes candidates; verify → dedup → Solver agreement → curriculum.
+        3. Solver phase: GRPO on the Solver's LoRA weights over the selected tasks, rewarded by r_S.
+
+TRL's `GRPOTrainer` does every GRPO update; the roles meet it through `RoleModel.for_training(role)`, which
+puts that role's LoRA weights in the one adapter slot and makes only them trainable. When r_G needs the
+Solver, `RoleModel.generate("solver", ...)` swaps the Solver in under `inference_mode` and swaps back
+before TRL computes a gradient. Every record goes to the run directory; a killed run resumes (rundir.py).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import resource
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import yaml
+
+from toolr0_lite.config import ConfigError, from_dict, load_yaml, to_dict
+from toolr0_lite.models import ModelConfig, RoleModel
+from toolr0_lite.parsing import parse_generator_output
+from toolr0_lite.pipeline import agreement_filter, curriculum_select, verify_and_deduplicate
+from toolr0_lite.prompts import (
+    EXEMPLARS,
+    difficulty_judge_messages,
+    generator_messages,
+    parse_difficulty,
+    parse_judge_score,
+    semantic_judge_messages,
+    solver_messages,
+)
+from toolr0_lite.records import Spec, Task
+from toolr0_lite.rewards import (
+    GeneratorRewardConfig,
+    completion_text,
+    generator_format_reward,
+    question_gate,
+    repetition_penalties,
+    score_generator_output,
+    solver_accuracy_reward_func,
+    solver_format_reward_func,
+    success_rate,
+    validity_reward,
+)
+from toolr0_lite.rundir import RunDir, atomic_write_text, read_jsonl
+from toolr0_lite.spec import SpecConfig, sample_specs
+
+PRESETS = Path(__file__).resolve().parent.parent / "recipes" / "configs"
+
+# ---------------------------------------------------------------- configuration
+
+
+@dataclass
+class PhaseConfig:
+    """One role's GRPO phase (handed to TRL's `GRPOConfig`)."""
+
+    steps: int = 10
+    prompts_per_step: int = 2  # a step's batch is prompts_per_step × group_size completions
+    group_size: int = 4  # G: completions per prompt, compared with each other for the advantage
+    max_completion_length: int = 256
+    learning_rate: float = 2e-5  # LoRA needs far more than the paper's full-fine-tuning 1e-6
+    temperature: float = 1.0
+    beta: float = 0.0  # KL weight; the paper uses 0
+    epsilon: float = 0.2  # PPO-style clipping
+    gradient_checkpointing: bool = False
+
+
+@dataclass
+class ProbeConfig:
+    """How the frozen Solver is asked about a Generator completion (r_diff and r_sem)."""
+
+    samples: int = 8  # K answers per task for p̂
+    temperature: float = 0.7
+    max_new_tokens: int = 256
+    judge: bool = True  # r_sem from the Solver as judge; off leaves r_sem at 0
+    judge_max_new_tokens: int = 16
+
+
+@dataclass
+class SynthesisConfig:
+    """From the frozen Generator's candidates to the Solver's training set (SPEC.md §6)."""
+
+    candidates: int = 64
+    tasks: int = 16
+    batch_size: int = 16  # candidates per generate call (and per resumable unit)
+    temperature: float = 0.7
+    max_new_tokens: int = 384
+    agreement_samples: int = 10
+    agreement_min: int = 2
+    agreement_temperature: float = 0.3  # "near-greedy"
+    mix: tuple[float, float, float] = (0.2, 0.5, 0.3)  # easy / medium / hard
+    min_tasks: int = 1  # fewer than this is "too few"
+    on_too_few: str = "skip"  # "skip" the Solver phase, "stop" the run, or top up with the "exemplars"
+
+
+@dataclass
+class SelfPlayConfig:
+    """A whole run. Presets in recipes/configs/ hold only what differs from these defaults."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    spec: SpecConfig = field(default_factory=SpecConfig)
+    rewards: GeneratorRewardConfig = field(default_factory=GeneratorRewardConfig)
+    generator: PhaseConfig = field(default_factory=PhaseConfig)
+    solver: PhaseConfig = field(default_factory=PhaseConfig)
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
+    iterations: int = 3
+    exemplars: bool = True  # a worked example task in the Generator prompt (small models need it)
+    frozen_generator: bool = False  # ablation: never train the Generator
+    seed: int = 0
+    report_to: str = "none"  # passed to TRL: "none", "tensorboard", "wandb"
+    out: str = "runs/toolr0"
+
+    def __post_init__(self) -> None:
+        if self.iterations < 1:
+            raise ConfigError("iterations: must be >= 1")
+        for name in ("generator", "solver"):
+            _check_phase(name, getattr(self, name))
+        p, s = self.probe, self.synthesis
+        if p.samples < 1 or p.max_new_tokens < 1 or p.judge_max_new_tokens < 1:
+            raise ConfigError("probe: samples and token limits must be >= 1 (the paper uses samples: 8)")
+        if p.temperature <= 0:
+            raise ConfigError("probe.temperature: must be > 0 (K answers at temperature 0 would all agree)")
+        for name in ("candidates", "tasks", "batch_size", "max_new_tokens", "agreement_samples"):
+            if getattr(s, name) < 1:
+                raise ConfigError(f"synthesis.{name}: must be >= 1")
+        if s.tasks > s.candidates:
+            raise ConfigError(f"synthesis.tasks: {s.tasks} tasks cannot come from {s.candidates} candidates; raise candidates")
+        if not 0 <= s.agreement_min <= s.agreement_samples:
+            raise ConfigError("synthesis.agreement_min: must be between 0 and agreement_samples")
+        if min(s.mix) < 0 or sum(s.mix) <= 0:
+            raise ConfigError("synthesis.mix: give three shares >= 0 (easy, medium, hard), e.g. [0.2, 0.5, 0.3]")
+        if s.on_too_few not in ("skip", "stop", "exemplars"):
+            raise ConfigError(f"synthesis.on_too_few: {s.on_too_few!r}; use skip, stop or exemplars")
+        if self.report_to not in ("none", "tensorboard", "wandb"):
+            raise ConfigError(f"report_to: {self.report_to!r}; use none, tensorboard or wandb")
+
+
+def _check_phase(name: str, phase: PhaseConfig) -> None:
+    for key in ("steps", "prompts_per_step", "max_completion_length"):
+        if getattr(phase, key) < 1:
+            raise ConfigError(f"{name}.{key}: must be >= 1")
+    if phase.group_size < 2:
+        raise ConfigError(f"{name}.group_size: GRPO compares completions of one prompt; use >= 2 (paper: 4)")
+    if phase.learning_rate <= 0 or phase.temperature <= 0:
+        raise ConfigError(f"{name}: learning_rate and temperature must be > 0")
+    if phase.beta < 0 or phase.epsilon <= 0:
+        raise ConfigError(f"{name}: beta must be >= 0 and epsilon > 0")
+
+
+def load_config(preset: str | None = None, path: str | Path | None = None, **overrides: Any) -> SelfPlayConfig:
+    """A preset by name (recipes/configs/NAME.yaml) and/or a YAML file, then top-level overrides, validated."""
+    data: dict = {}
+    if preset is not None:
+        file = PRESETS / f"{preset}.yaml"
+        if not file.is_file():
+            names = sorted(p.stem for p in PRESETS.glob("*.yaml"))
+            raise ConfigError(f"preset {preset!r} does not exist; choose one of {names}")
+        data = _merge(data, load_yaml(file) or {})
+    if path is not None:
+        data = _merge(data, load_yaml(path) or {})
+    data = _merge(data, {k: v for k, v in overrides.items() if v is not None})
+    config = from_dict(SelfPlayConfig, data, "")
+    config.model.check()  # the backend and the model source, before anything loads
+    return config
+
+
+def _merge(base: dict, extra: Any) -> dict:
+    """Later settings win; a section (model:, spec:, ...) is merged key by key, a value inside it is replaced."""
+    if not isinstance(extra, dict):
+        raise ConfigError(f"config: expected a mapping of settings, got {type(extra).__name__}")
+    merged = dict(base)
+    for key, value in extra.items():
+        both = isinstance(value, dict) and isinstance(base.get(key), dict)
+        merged[key] = {**base[key], **value} if both else value
+    return merged
+
+
+# ---------------------------------------------------------------- the frozen Solver as probe and judge
+
+
+@dataclass
+class Probe:
+    """What the frozen Solver said about one task."""
+
+    p_hat: float
+    judge_score: int | None
+    answers: list[str]
+
+
+def probe_tasks(roles: RoleModel, tasks: list[Task], config: SelfPlayConfig, seed: int) -> list[Probe]:
+    """K Solver answers and one judge score per task, each in one batched generate call for all tasks."""
+    if not tasks:
+        return []
+    p = config.probe
+    answers = roles.generate("solver", [solver_messages(t) for t in tasks], n=p.samples,
+                             temperature=p.temperature, max_new_tokens=p.max_new_tokens, seed=seed)  # fmt: skip
+    scores: list[int | None] = [None] * len(tasks)
+    if p.judge:
+        verdicts = roles.generate("solver", [semantic_judge_messages(t) for t in tasks], n=1, temperature=0,
+                                  max_new_tokens=p.judge_max_new_tokens, seed=seed)  # fmt: skip
+        scores = [parse_judge_score(v[0].text) for v in verdicts]
+    return [
+        Probe(success_rate([g.text for g in a], t.gold_calls), s, [g.text for g in a])
+        for t, a, s in zip(tasks, answers, scores)
+    ]
+
+
+class GeneratorReward:
+    """TRL reward function for the Generator phase: r_G per completion, probing the frozen Solver.
+
+    Each call is one GRPO step's batch. Completions that parse into a task with a passing gate are probed
+    (identical texts once); every completion is written to `generator_rollouts.jsonl` with its terms.
+    """
+
+    __name__ = "generator_reward"  # TRL names its logged reward column after this
+
+    def __init__(self, roles: RoleModel, config: SelfPlayConfig, run: RunDir, iteration: int):
+        self.roles, self.config, self.run, self.iteration = roles, config, run, iteration
+        self.calls = 0
+
+    def __call__(self, completions: list, spec: list[str], **_: Any) -> list[float]:
+        texts = [completion_text(c) for c in completions]
+        specs = [Spec(**json.loads(s)) for s in spec]
+        outs = [parse_generator_output(t) for t in texts]
+        probe_texts = sorted({t for t, o in zip(texts, outs) if o.to_task() and question_gate(o.question)})
+        probed = dict(zip(probe_texts, probe_tasks(
+            self.roles, [parse_generator_output(t).to_task() for t in probe_texts], self.config,
+            seed=self.config.seed * 1000 + self.iteration * 100 + self.calls)))  # fmt: skip
+        scores = []
+        for text, out, sp in zip(texts, outs, specs):
+            probe = probed.get(text)
+            scores.append(score_generator_output(out, sp.no_call, probe and probe.p_hat,
+                                                 probe and probe.judge_score, self.config.rewards))  # fmt: skip
+        if self.config.rewards.repetition_penalty > 0:
+            for score, penalty in zip(scores, repetition_penalties([o.question or "" for o in outs],
+                                                                     self.config.rewards.repetition_penalty)):
+                score.repetition = penalty
+        self.run.append(f"iter_{self.iteration:02d}/generator_rollouts.jsonl", [
+            {"step": self.calls, "spec": asdict(sp), "text": text, "parse_error": out.error,
+             "terms": asdict(score), "reward": score.total,
+             "p_hat": probed[text].p_hat if text in probed else None,
+             "probe_answers": probed[text].answers if text in probed else []}
+            for text, out, sp, score in zip(texts, outs, specs, scores)
+        ])  # fmt: skip
+        p_hats = [probed[t].p_hat for t in texts if t in probed]
+        self.run.append("metrics.jsonl", [{
+            "iteration": self.iteration, "phase": "generator", "step": self.calls,
+            "parse_rate": sum(o.error is None for o in outs) / len(outs),
+            **{f"mean_{k}": sum(getattr(s, k) for s in scores) / len(scores)
+               for k in ("gate", "format", "validity", "difficulty", "semantic", "repetition")},
+            "mean_reward": sum(s.total for s in scores) / len(scores),
+            "p_hat_histogram": dict(sorted(Counter(round(p, 3) for p in p_hats).items())),
+            "in_band": sum(self.config.rewards.band[0] <= p <= self.config.rewards.band[1] for p in p_hats),
+        }])  # fmt: skip
+        self.calls += 1
+        return [s.total for s in scores]
+
+
+# ---------------------------------------------------------------- the three phases
+
+
+def train_role(roles: RoleModel, role: str, rows: list[dict], reward_funcs: list[Callable], phase: PhaseConfig,
+               config: SelfPlayConfig, run: RunDir, iteration: int) -> None:  # fmt: skip
+    """One GRPO phase with TRL on `role`'s LoRA weights; TRL's logs go to metrics.jsonl."""
+    from datasets import Dataset
+    from transformers import TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    class ToMetrics(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            run.append("metrics.jsonl", [{"iteration": iteration, "phase": f"{role}_trl", "step": state.global_step,
+                                          **(logs or {})}])  # fmt: skip
+
+    cuda = torch.cuda.is_available()
+    args = GRPOConfig(
+        output_dir=str(run.iteration(iteration) / f"trl_{role}"),
+        per_device_train_batch_size=phase.prompts_per_step * phase.group_size,
+        num_generations=phase.group_size,
+        max_completion_length=phase.max_completion_length,
+        max_steps=phase.steps,
+        learning_rate=phase.learning_rate,
+        lr_scheduler_type="constant",  # set explicitly: Unsloth's trainer otherwise warms up from 0
+        warmup_steps=0,
+        temperature=phase.temperature,
+        beta=phase.beta,
+        epsilon=phase.epsilon,
+        gradient_checkpointing=phase.gradient_checkpointing,
+        logging_steps=1,
+        save_strategy="no",
+        report_to=config.report_to,
+        seed=config.seed + iteration,
+        use_cpu=not cuda,
+        bf16=cuda and torch.cuda.is_bf16_supported() and config.model.torch_dtype() == torch.bfloat16,
+        fp16=cuda and config.model.torch_dtype() == torch.float16,
+    )
+    trainer = GRPOTrainer(model=roles.for_training(role), args=args, reward_funcs=reward_funcs,
+                          train_dataset=Dataset.from_list(rows), processing_class=roles.tokenizer,
+                          callbacks=[ToMetrics()])  # fmt: skip
+    trainer.train()
+
+
+def generator_phase(roles: RoleModel, config: SelfPlayConfig, run: RunDir, iteration: int) -> None:
+    phase = config.generator
+    specs = sample_specs(config.spec, phase.steps * phase.prompts_per_step, seed=config.seed * 7919 + iteration)
+    rows = [{"prompt": generator_messages(s, i if config.exemplars else None), "spec": json.dumps(asdict(s))}
+            for i, s in enumerate(specs)]  # fmt: skip
+    train_role(roles, "generator", rows, [GeneratorReward(roles, config, run, iteration)], phase, config, run, iteration)
+
+
+def synthesize(roles: RoleModel, config: SelfPlayConfig, run: RunDir, iteration: int, log: Callable) -> list[Task]:
+    """Candidates from the frozen Generator (resumable per batch), then the pipeline to the Solver's tasks."""
+    from tqdm.auto import tqdm
+
+    s, name = config.synthesis, f"iter_{iteration:02d}"
+    specs = sample_specs(config.spec, s.candidates, seed=config.seed * 104729 + iteration)
+    start = time.perf_counter()
+    done = run.count(f"{name}/candidates.jsonl")
+    tokens = 0
+    for first in tqdm(range(done, s.candidates, s.batch_size), desc=f"{name} synthesis", unit="batch"):
+        batch = specs[first : first + s.batch_size]
+        prompts = [generator_messages(sp, first + j if config.exemplars else None) for j, sp in enumerate(batch)]
+        outs = roles.generate("generator", prompts, n=1, temperature=s.temperature, max_new_tokens=s.max_new_tokens,
+                              seed=config.seed * 1_000_003 + iteration * 10_007 + first)  # fmt: skip
+        records = []
+        for j, (sp, gen) in enumerate(zip(batch, outs)):
+            parsed = parse_generator_output(gen[0].text)
+            cheap = 0.0  # r_G without the probe terms: what dedup keeps the best of
+            if parsed.to_task():
+                cheap = question_gate(parsed.question) * (generator_format_reward(parsed) + validity_reward(
+                    parsed.question, parsed.tools, parsed.gold_calls, sp.no_call))  # fmt: skip
+            tokens += gen[0].completion_tokens
+            records.append({"index": first + j, "spec": asdict(sp), "text": gen[0].text,
+                            "completion_tokens": gen[0].completion_tokens, "generator_reward": cheap})  # fmt: skip
+        run.append(f"{name}/candidates.jsonl", records)
+        run.commit()  # a finished batch survives a crash
+
+    candidates = {f"{name}-{c['index']:05d}": c for c in read_jsonl(run.path(name, "candidates.jsonl"))}
+    tasks, rejects = verify_and_deduplicate(
+        [c["text"] for c in candidates.values()], [Spec(**c["spec"]) for c in candidates.values()],
+        ids=list(candidates), rewards=[c["generator_reward"] for c in candidates.values()],
+    )  # fmt: skip
+
+    answers = roles.generate("solver", [solver_messages(t) for t in tasks], n=s.agreement_samples,
+                             temperature=s.agreement_temperature, max_new_tokens=config.probe.max_new_tokens,
+                             seed=config.seed + iteration) if tasks else []  # fmt: skip
+    agreed, disagreed = agreement_filter(tasks, [[g.text for g in a] for a in answers], s.agreement_min)
+    labels = roles.generate("solver", [difficulty_judge_messages(t) for t in agreed], n=1, temperature=0,
+                            max_new_tokens=config.probe.judge_max_new_tokens) if agreed else []  # fmt: skip
+    for task, label in zip(agreed, labels):
+        task.difficulty = parse_difficulty(label[0].text)
+    selected = curriculum_select(agreed, s.tasks, s.mix, seed=config.seed + iteration)
+    topped_up = 0
+    if len(selected) < s.min_tasks and s.on_too_few == "exemplars":
+        while len(selected) < s.min_tasks:
+            task = Task.from_dict(EXEMPLARS[topped_up % len(EXEMPLARS)][0].to_dict())
+            task.id = f"exemplar-{topped_up}"
+            selected.append(task)
+            topped_up += 1
+
+    probes = [{"task_id": t.id, "agreement_answers": [g.text for g in a]} for t, a in zip(tasks, answers)]
+    all_rejects = rejects + disagreed
+    atomic_write_text(run.path(name, "rejects.jsonl"), "".join(json.dumps(r.to_dict()) + "\n" for r in all_rejects))
+    atomic_write_text(run.path(name, "probes.jsonl"), "".join(json.dumps(p) + "\n" for p in probes))
+    atomic_write_text(run.path(name, "tasks.jsonl"), "".join(t.to_json() + "\n" for t in selected))
+    seconds = time.perf_counter() - start
+    metrics = {
+        "iteration": iteration, "phase": "synthesis", "candidates": len(candidates), "verified_unique": len(tasks),
+        "agreed": len(agreed), "selected": len(selected) - topped_up, "topped_up_with_exemplars": topped_up,
+        "reject_reasons": dict(Counter(r.reason for r in all_rejects).most_common()),
+        "domains": dict(Counter(t.spec.domain for t in selected if t.spec).most_common()),
+        "difficulty": dict(Counter(t.difficulty for t in selected).most_common()),
+        "no_call_tasks": sum(not t.gold_calls for t in selected),
+        "seconds": round(seconds, 2), "generator_tokens_per_s": round(tokens / seconds, 1) if done == 0 else None,
+        "peak_memory_mib": peak_memory_mib(),
+    }  # fmt: skip
+    run.append("metrics.jsonl", [metrics])
+    log(f"[{name}] synthesis: {len(candidates)} candidates → {len(tasks)} sound and unique → {len(agreed)} agreed "
+        f"→ {len(selected) - topped_up} selected" + (f" (+{topped_up} exemplars)" if topped_up else "")
+        + f"; rejects by reason: {metrics['reject_reasons']}")  # fmt: skip
+    return selected
+
+
+def solver_phase(roles: RoleModel, tasks: list[Task], config: SelfPlayConfig, run: RunDir, iteration: int) -> None:
+    rows = [{"prompt": solver_messages(t), "gold_calls": json.dumps([asdict(c) for c in t.gold_calls])} for t in tasks]
+    needed = config.solver.steps * config.solver.prompts_per_step
+    rows = [rows[i % len(rows)] for i in range(max(needed, len(rows)))]  # repeat a small set to fill the steps
+    train_role(roles, "solver", rows, [solver_format_reward_func, solver_accuracy_reward_func], config.solver,
+               config, run, iteration)  # fmt: skip
+
+
+def peak_memory_mib() -> float:
+    if torch.cuda.is_available():
+        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux: KiB
+
+
+# ---------------------------------------------------------------- the loop
+
+
+def run_selfplay(config: SelfPlayConfig, out: str | Path | None = None, log: Callable[[str], None] = print) -> RunDir:
+    """Run (or resume) self-play into `out`; returns the run directory. Kill it any time and call it again."""
+    run = RunDir(out or config.out)
+    _check_same_config(run, config)
+    log(f"toolr0_lite: run directory {run.root} ({'resuming' if run.state['done'] else 'new run'})")
+    roles = RoleModel.load(config.model)
+    _restore_roles(run, roles, config.iterations)
+    for it in range(config.iterations):
+        name = f"iter_{it:02d}"
+        if not run.is_done(f"{name}/generator"):
+            start = time.perf_counter()
+            if not config.frozen_generator:
+                generator_phase(roles, config, run, it)
+            roles.save_role("generator", run.path(name, "generator"))
+            _phase_done(run, f"{name}/generator", it, "generator_done", start, log)
+        if not run.is_done(f"{name}/synthesis"):
+            synthesize(roles, config, run, it, log)
+            run.commit(f"{name}/synthesis")
+        if not run.is_done(f"{name}/solver"):
+            tasks = [Task.from_dict(d) for d in read_jsonl(run.path(name, "tasks.jsonl"))]
+            start = time.perf_counter()
+            if len(tasks) < config.synthesis.min_tasks and config.synthesis.on_too_few == "stop":
+                log(f"[{name}] only {len(tasks)} tasks (< synthesis.min_tasks = {config.synthesis.min_tasks}): "
+                    "stopping as synthesis.on_too_few says. Raise synthesis.candidates, or use skip/exemplars.")  # fmt: skip
+                return run
+            if len(tasks) < config.synthesis.min_tasks or not tasks:
+                log(f"[{name}] only {len(tasks)} tasks: the Solver phase is skipped this iteration (never trains on too few)")
+            else:
+                solver_phase(roles, tasks, config, run, it)
+            roles.save_role("solver", run.path(name, "solver"))
+            _phase_done(run, f"{name}/solver", it, "solver_done", start, log, tasks=len(tasks))
+    from toolr0_lite.plots import plot_curriculum
+
+    plot_curriculum(run)
+    log(f"toolr0_lite: done. Tasks, rejects, metrics and adapters are in {run.root}")
+    return run
+
+
+def _phase_done(run: RunDir, unit: str, iteration: int, phase: str, start: float, log: Callable, **extra: Any) -> None:
+    seconds = time.perf_counter() - start
+    run.append("metrics.jsonl", [{"iteration": iteration, "phase": phase, "seconds": round(seconds, 2),
+                                  "peak_memory_mib": peak_memory_mib(), **extra}])  # fmt: skip
+    run.commit(unit)
+    log(f"[{unit}] finished in {seconds:.0f} s")
+
+
+def _check_same_config(run: RunDir, config: SelfPlayConfig) -> None:
+    """Write the resolved config once; resuming with another config would mix two runs' records."""
+    text = yaml.safe_dump(to_dict(config), sort_keys=False)
+    path = run.path("config.yaml")
+    if path.exists() and path.read_text() != text:
+        raise ConfigError(f"{run.root} holds a run with another config; resume with the same config or pick another --out")
+    if not path.exists():
+        atomic_write_text(path, text)
+
+
+def _restore_roles(run: RunDir, roles: RoleModel, iterations: int) -> None:
+    """On resume, each role continues from its latest saved adapter (loaded in the order they were saved,
+    so with shared weights the newest one wins)."""
+    for i in range(iterations):
+        for role in ("generator", "solver"):
+            if run.is_done(f"iter_{i:02d}/{role}"):
+                roles.load_role(role, run.path(f"iter_{i:02d}", role))
+
+
+def mean_solver_reward(roles: RoleModel, tasks: list[Task], samples: int = 4, max_new_tokens: int = 96,
+                       seed: int = 0) -> float:  # fmt: skip
+    """The Solver's mean r_S over `samples` answers to each task: a quick before/after measure."""
+    from toolr0_lite.rewards import solver_reward
+
+    answers = roles.generate("solver", [solver_messages(t) for t in tasks], n=samples, temperature=0.7,
+                             max_new_tokens=max_new_tokens, seed=seed)  # fmt: skip
+    gold = [[asdict(c) for c in t.gold_calls] for t in tasks]
+    scores = [solver_reward(g.text, gc) for a, gc in zip(answers, gold) for g in a]
+    return sum(scores) / len(scores) if scores else 0.0
