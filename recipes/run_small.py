@@ -13,7 +13,8 @@ import sys
 import torch
 
 from toolr0_lite.config import ConfigError
-from toolr0_lite.selfplay import load_config, run_selfplay
+from toolr0_lite.selfplay import run_selfplay
+from toolr0_lite.selfplay_config import load_config
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

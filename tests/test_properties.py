@@ -6,7 +6,7 @@ import os
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from toolr0_lite.parsing import UNPARSED, parse_generator_output, parse_lenient, parse_solver_output, to_calls, to_tool
+from toolr0_lite.parsing import UNPARSED, parse_generator_output, parse_lenient, to_calls, to_tool
 from toolr0_lite.pipeline import agreement_filter, curriculum_select, deduplicate, fingerprint, verify, verify_candidates
 from toolr0_lite.prompts import generator_completion, parse_difficulty, parse_judge_score
 from toolr0_lite.records import Call, Spec, Task, Tool

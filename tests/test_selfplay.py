@@ -1,6 +1,5 @@
 """The self-play loop end to end on the tiny model: files, counts, resume after SIGKILL, config errors."""
 
-import json
 import os
 import random
 import signal
@@ -13,7 +12,8 @@ import pytest
 
 from toolr0_lite.config import ConfigError
 from toolr0_lite.rundir import RunDir, read_jsonl
-from toolr0_lite.selfplay import load_config, run_selfplay
+from toolr0_lite.selfplay import run_selfplay
+from toolr0_lite.selfplay_config import load_config
 
 TIMING = ("time", "seconds", "per_s", "per_second", "runtime", "memory")
 
@@ -187,6 +187,6 @@ def test_cli_reports_config_errors_in_one_line(tmp_path, capsys):
 def test_every_preset_is_a_valid_config():
     for preset in ("tiny", "small_cpu", "colab_t4", "paper"):
         from toolr0_lite.config import from_dict, load_yaml
-        from toolr0_lite.selfplay import PRESETS, SelfPlayConfig
+        from toolr0_lite.selfplay_config import PRESETS, SelfPlayConfig
 
         assert isinstance(from_dict(SelfPlayConfig, load_yaml(PRESETS / f"{preset}.yaml"), ""), SelfPlayConfig)

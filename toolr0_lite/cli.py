@@ -18,7 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--out", help="the run directory (an existing one is resumed)")
     args = parser.parse_args(argv)
 
-    from toolr0_lite.selfplay import load_config, run_selfplay
+    from toolr0_lite.selfplay import run_selfplay
+    from toolr0_lite.selfplay_config import load_config
 
     try:
         is_file = args.config.endswith((".yaml", ".yml")) or Path(args.config).is_file()

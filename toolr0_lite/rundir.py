@@ -3,7 +3,7 @@
 Two rules make resume exact:
 - Whole files (configs, the task set, state) are written atomically: to a temp file, then renamed.
 - JSONL files only grow, one flushed line per record. `state.json` keeps, for each JSONL file, how many
-  lines belong to finished units of work (a phase, a batch of candidates). On start, each file is cut back
+  lines belong to finished units of work (a phase, a batch of candidates; a batch is committed by `commit()`). On start, each file is cut back
   to that count, so a half-written line or the records of an unfinished phase are dropped, then redone.
 """
 
@@ -45,7 +45,6 @@ class RunDir:
         self.state: dict[str, Any] = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
         self.state.setdefault("done", [])  # finished units, e.g. "iter_00/generator"
         self.state.setdefault("lines", {})  # committed line count of each JSONL file
-        self.state.setdefault("progress", {})  # e.g. candidates written in an unfinished synthesis
         self._roll_back()
 
     def _roll_back(self) -> None:
@@ -83,11 +82,10 @@ class RunDir:
     def is_done(self, unit: str) -> bool:
         return unit in self.state["done"]
 
-    def commit(self, unit: str | None = None, **progress: Any) -> None:
+    def commit(self, unit: str | None = None) -> None:
         """Record every JSONL file's current length (and `unit` as done) in one atomic write of state.json."""
         self.state["lines"] = {str(p.relative_to(self.root)): self.count(str(p.relative_to(self.root)))
                                for p in self.root.rglob("*.jsonl")}  # fmt: skip
-        self.state["progress"].update(progress)
         if unit is not None and unit not in self.state["done"]:
             self.state["done"].append(unit)
         atomic_write_text(self.state_path, json.dumps(self.state, indent=1))

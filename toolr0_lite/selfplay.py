@@ -15,19 +15,18 @@ before TRL computes a gradient. Every record goes to the run directory; a killed
 from __future__ import annotations
 
 import json
-import random
 import resource
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 import yaml
 
-from toolr0_lite.config import ConfigError, from_dict, load_yaml, to_dict
-from toolr0_lite.models import ModelConfig, RoleModel
+from toolr0_lite.config import ConfigError, to_dict
+from toolr0_lite.models import RoleModel
 from toolr0_lite.parsing import parse_generator_output
 from toolr0_lite.pipeline import agreement_filter, curriculum_select, verify_and_deduplicate
 from toolr0_lite.prompts import (
@@ -41,7 +40,6 @@ from toolr0_lite.prompts import (
 )
 from toolr0_lite.records import Spec, Task
 from toolr0_lite.rewards import (
-    GeneratorRewardConfig,
     completion_text,
     generator_format_reward,
     question_gate,
@@ -53,138 +51,8 @@ from toolr0_lite.rewards import (
     validity_reward,
 )
 from toolr0_lite.rundir import RunDir, atomic_write_text, read_jsonl
-from toolr0_lite.spec import SpecConfig, sample_specs
-
-PRESETS = Path(__file__).resolve().parent.parent / "recipes" / "configs"
-
-# ---------------------------------------------------------------- configuration
-
-
-@dataclass
-class PhaseConfig:
-    """One role's GRPO phase (handed to TRL's `GRPOConfig`)."""
-
-    steps: int = 10
-    prompts_per_step: int = 2  # a step's batch is prompts_per_step × group_size completions
-    group_size: int = 4  # G: completions per prompt, compared with each other for the advantage
-    max_completion_length: int = 256
-    learning_rate: float = 2e-5  # LoRA needs far more than the paper's full-fine-tuning 1e-6
-    temperature: float = 1.0
-    beta: float = 0.0  # KL weight; the paper uses 0
-    epsilon: float = 0.2  # PPO-style clipping
-    gradient_checkpointing: bool = False
-
-
-@dataclass
-class ProbeConfig:
-    """How the frozen Solver is asked about a Generator completion (r_diff and r_sem)."""
-
-    samples: int = 8  # K answers per task for p̂
-    temperature: float = 0.7
-    max_new_tokens: int = 256
-    judge: bool = True  # r_sem from the Solver as judge; off leaves r_sem at 0
-    judge_max_new_tokens: int = 16
-
-
-@dataclass
-class SynthesisConfig:
-    """From the frozen Generator's candidates to the Solver's training set (SPEC.md §6)."""
-
-    candidates: int = 64
-    tasks: int = 16
-    batch_size: int = 16  # candidates per generate call (and per resumable unit)
-    temperature: float = 0.7
-    max_new_tokens: int = 384
-    agreement_samples: int = 10
-    agreement_min: int = 2
-    agreement_temperature: float = 0.3  # "near-greedy"
-    mix: tuple[float, float, float] = (0.2, 0.5, 0.3)  # easy / medium / hard
-    min_tasks: int = 1  # fewer than this is "too few"
-    on_too_few: str = "skip"  # "skip" the Solver phase, "stop" the run, or top up with the "exemplars"
-
-
-@dataclass
-class SelfPlayConfig:
-    """A whole run. Presets in recipes/configs/ hold only what differs from these defaults."""
-
-    model: ModelConfig = field(default_factory=ModelConfig)
-    spec: SpecConfig = field(default_factory=SpecConfig)
-    rewards: GeneratorRewardConfig = field(default_factory=GeneratorRewardConfig)
-    generator: PhaseConfig = field(default_factory=PhaseConfig)
-    solver: PhaseConfig = field(default_factory=PhaseConfig)
-    probe: ProbeConfig = field(default_factory=ProbeConfig)
-    synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
-    iterations: int = 3
-    exemplars: bool = True  # a worked example task in the Generator prompt (small models need it)
-    frozen_generator: bool = False  # ablation: never train the Generator
-    seed: int = 0
-    report_to: str = "none"  # passed to TRL: "none", "tensorboard", "wandb"
-    out: str = "runs/toolr0"
-
-    def __post_init__(self) -> None:
-        if self.iterations < 1:
-            raise ConfigError("iterations: must be >= 1")
-        for name in ("generator", "solver"):
-            _check_phase(name, getattr(self, name))
-        p, s = self.probe, self.synthesis
-        if p.samples < 1 or p.max_new_tokens < 1 or p.judge_max_new_tokens < 1:
-            raise ConfigError("probe: samples and token limits must be >= 1 (the paper uses samples: 8)")
-        if p.temperature <= 0:
-            raise ConfigError("probe.temperature: must be > 0 (K answers at temperature 0 would all agree)")
-        for name in ("candidates", "tasks", "batch_size", "max_new_tokens", "agreement_samples"):
-            if getattr(s, name) < 1:
-                raise ConfigError(f"synthesis.{name}: must be >= 1")
-        if s.tasks > s.candidates:
-            raise ConfigError(f"synthesis.tasks: {s.tasks} tasks cannot come from {s.candidates} candidates; raise candidates")
-        if not 0 <= s.agreement_min <= s.agreement_samples:
-            raise ConfigError("synthesis.agreement_min: must be between 0 and agreement_samples")
-        if min(s.mix) < 0 or sum(s.mix) <= 0:
-            raise ConfigError("synthesis.mix: give three shares >= 0 (easy, medium, hard), e.g. [0.2, 0.5, 0.3]")
-        if s.on_too_few not in ("skip", "stop", "exemplars"):
-            raise ConfigError(f"synthesis.on_too_few: {s.on_too_few!r}; use skip, stop or exemplars")
-        if self.report_to not in ("none", "tensorboard", "wandb"):
-            raise ConfigError(f"report_to: {self.report_to!r}; use none, tensorboard or wandb")
-
-
-def _check_phase(name: str, phase: PhaseConfig) -> None:
-    for key in ("steps", "prompts_per_step", "max_completion_length"):
-        if getattr(phase, key) < 1:
-            raise ConfigError(f"{name}.{key}: must be >= 1")
-    if phase.group_size < 2:
-        raise ConfigError(f"{name}.group_size: GRPO compares completions of one prompt; use >= 2 (paper: 4)")
-    if phase.learning_rate <= 0 or phase.temperature <= 0:
-        raise ConfigError(f"{name}: learning_rate and temperature must be > 0")
-    if phase.beta < 0 or phase.epsilon <= 0:
-        raise ConfigError(f"{name}: beta must be >= 0 and epsilon > 0")
-
-
-def load_config(preset: str | None = None, path: str | Path | None = None, **overrides: Any) -> SelfPlayConfig:
-    """A preset by name (recipes/configs/NAME.yaml) and/or a YAML file, then top-level overrides, validated."""
-    data: dict = {}
-    if preset is not None:
-        file = PRESETS / f"{preset}.yaml"
-        if not file.is_file():
-            names = sorted(p.stem for p in PRESETS.glob("*.yaml"))
-            raise ConfigError(f"preset {preset!r} does not exist; choose one of {names}")
-        data = _merge(data, load_yaml(file) or {})
-    if path is not None:
-        data = _merge(data, load_yaml(path) or {})
-    data = _merge(data, {k: v for k, v in overrides.items() if v is not None})
-    config = from_dict(SelfPlayConfig, data, "")
-    config.model.check()  # the backend and the model source, before anything loads
-    return config
-
-
-def _merge(base: dict, extra: Any) -> dict:
-    """Later settings win; a section (model:, spec:, ...) is merged key by key, a value inside it is replaced."""
-    if not isinstance(extra, dict):
-        raise ConfigError(f"config: expected a mapping of settings, got {type(extra).__name__}")
-    merged = dict(base)
-    for key, value in extra.items():
-        both = isinstance(value, dict) and isinstance(base.get(key), dict)
-        merged[key] = {**base[key], **value} if both else value
-    return merged
-
+from toolr0_lite.selfplay_config import PhaseConfig, SelfPlayConfig
+from toolr0_lite.spec import sample_specs
 
 # ---------------------------------------------------------------- the frozen Solver as probe and judge
 
@@ -239,9 +107,9 @@ class GeneratorReward:
             seed=self.config.seed * 1000 + self.iteration * 100 + self.calls)))  # fmt: skip
         scores = []
         for text, out, sp in zip(texts, outs, specs):
-            probe = probed.get(text)
-            scores.append(score_generator_output(out, sp.no_call, probe and probe.p_hat,
-                                                 probe and probe.judge_score, self.config.rewards))  # fmt: skip
+            probe = probed.get(text)  # None: not probed (did not parse, or the gate is 0), so r_curr = 0
+            p_hat, judge = (probe.p_hat, probe.judge_score) if probe else (None, None)
+            scores.append(score_generator_output(out, sp.no_call, p_hat, judge, self.config.rewards))
         if self.config.rewards.repetition_penalty > 0:
             for score, penalty in zip(scores, repetition_penalties([o.question or "" for o in outs],
                                                                      self.config.rewards.repetition_penalty)):

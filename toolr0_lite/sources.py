@@ -127,6 +127,10 @@ def load_tokenizer(source: Source, trust_remote_code: bool = False):
         source.path, gguf_file=source.gguf_file, trust_remote_code=trust_remote_code
     )
     tokenizer.padding_side = "left"  # decoder-only models generate from the right end
+    if "<|im_end|>" in (tokenizer.chat_template or "") and tokenizer.eos_token != "<|im_end|>":
+        # A ChatML turn ends with <|im_end|>; SmolLM2's GGUF file names <|im_start|> as its end token,
+        # which would let TRL's rollouts run past the end of the answer.
+        tokenizer.eos_token = "<|im_end|>"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = "<|endoftext|>" if "<|endoftext|>" in tokenizer.get_vocab() else tokenizer.eos_token
     return tokenizer
