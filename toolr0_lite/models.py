@@ -266,8 +266,8 @@ class RoleModel:
             # Read each prompt (all but its last token) once; its n samples continue from copies of that cache.
             cache = DynamicCache()
             positions = (attention.cumsum(-1) - 1).clamp(min=0)
-            self.model(input_ids=input_ids[:, :-1], attention_mask=attention[:, :-1],
-                       position_ids=positions[:, :-1], past_key_values=cache, use_cache=True)  # fmt: skip
+            self.model(input_ids=input_ids[:, :-1], attention_mask=attention[:, :-1], position_ids=positions[:, :-1],
+                       past_key_values=cache, use_cache=True, logits_to_keep=1)  # only the cache is needed  # fmt: skip
             cache.batch_repeat_interleave(n)
             shared = {"past_key_values": cache}
         sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {"do_sample": False}
