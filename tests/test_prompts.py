@@ -54,3 +54,12 @@ def test_solver_and_judge_prompts_hold_the_task():
     assert user.startswith("User request:\n" + task.question) and '"get_forecast"' in user
     assert "Gold calls (JSON)" in semantic_judge_messages(task)[1]["content"]
     assert parse_difficulty("<think>hard?</think> <difficulty>Easy</difficulty>") == "easy"
+
+
+def test_solver_exemplar_is_a_prior_solved_turn_from_another_domain():
+    task = sound_task()
+    messages = solver_messages(task, exemplar_index=0)
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert "<tool_call_answer>" in messages[2]["content"] and "weather" not in messages[1]["content"].lower()
+    assert solver_messages(task)[-1] == messages[-1]
+    assert {solver_messages(task, i)[1]["content"] for i in range(4)} != {messages[1]["content"]}

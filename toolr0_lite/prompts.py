@@ -178,12 +178,26 @@ def solver_user_turn(question: str, tools: list[Tool]) -> str:
     return f"User request:\n{question}\n\nAvailable tools (JSON):\n{_tools_json(tools)}"
 
 
-def solver_messages(task: Task) -> Messages:
-    """The Solver prompt: the request and the tool menu."""
-    return [
-        {"role": "system", "content": SOLVER_SYSTEM},
-        {"role": "user", "content": solver_user_turn(task.question, task.tools)},
-    ]
+def solver_completion(task: Task, think: str = "") -> str:
+    """A task's gold answer written in the Solver's output format (for exemplars and tests)."""
+    return f"<think> {think} </think>\n<tool_call_answer>{_calls_json(task.gold_calls)}</tool_call_answer>"
+
+
+def solver_messages(task: Task, exemplar_index: int | None = None) -> Messages:
+    """The Solver prompt: the request and the tool menu; with `exemplar_index`, one solved example first.
+
+    SmolLM2-135M wrote the answer tags in 0 of 8 samples without the example and in 5 of 8 with it.
+    """
+    messages = [{"role": "system", "content": SOLVER_SYSTEM}]
+    if exemplar_index is not None:
+        domain = task.spec.domain if task.spec else None
+        pool = [(t, th) for t, th in EXEMPLARS if t.question != task.question and t.spec.domain != domain]
+        example, think = pool[exemplar_index % len(pool)]
+        messages += [
+            {"role": "user", "content": solver_user_turn(example.question, example.tools)},
+            {"role": "assistant", "content": solver_completion(example, think)},
+        ]
+    return messages + [{"role": "user", "content": solver_user_turn(task.question, task.tools)}]
 
 
 def _task_for_judge(task: Task) -> str:

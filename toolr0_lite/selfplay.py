@@ -71,8 +71,8 @@ def probe_tasks(roles: RoleModel, tasks: list[Task], config: SelfPlayConfig, see
     if not tasks:
         return []
     p = config.probe
-    answers = roles.generate("solver", [solver_messages(t) for t in tasks], n=p.samples,
-                             temperature=p.temperature, max_new_tokens=p.max_new_tokens, seed=seed)  # fmt: skip
+    answers = roles.generate("solver", [solver_messages(t, _example(config, i)) for i, t in enumerate(tasks)],
+                             n=p.samples, temperature=p.temperature, max_new_tokens=p.max_new_tokens, seed=seed)  # fmt: skip
     scores: list[int | None] = [None] * len(tasks)
     if p.judge:
         verdicts = roles.generate("solver", [semantic_judge_messages(t) for t in tasks], n=1, temperature=0,
@@ -181,7 +181,7 @@ def train_role(roles: RoleModel, role: str, rows: list[dict], reward_funcs: list
 def generator_phase(roles: RoleModel, config: SelfPlayConfig, run: RunDir, iteration: int) -> None:
     phase = config.generator
     specs = sample_specs(config.spec, phase.steps * phase.prompts_per_step, seed=config.seed * 7919 + iteration)
-    rows = [{"prompt": generator_messages(s, i if config.exemplars else None), "spec": json.dumps(asdict(s))}
+    rows = [{"prompt": generator_messages(s, _example(config, i)), "spec": json.dumps(asdict(s))}
             for i, s in enumerate(specs)]  # fmt: skip
     train_role(roles, "generator", rows, [GeneratorReward(roles, config, run, iteration)], phase, config, run, iteration)
 
@@ -197,7 +197,7 @@ def synthesize(roles: RoleModel, config: SelfPlayConfig, run: RunDir, iteration:
     tokens = 0
     for first in tqdm(range(done, s.candidates, s.batch_size), desc=f"{name} synthesis", unit="batch"):
         batch = specs[first : first + s.batch_size]
-        prompts = [generator_messages(sp, first + j if config.exemplars else None) for j, sp in enumerate(batch)]
+        prompts = [generator_messages(sp, _example(config, first + j)) for j, sp in enumerate(batch)]
         outs = roles.generate("generator", prompts, n=1, temperature=s.temperature, max_new_tokens=s.max_new_tokens,
                               seed=config.seed * 1_000_003 + iteration * 10_007 + first)  # fmt: skip
         records = []
@@ -219,7 +219,8 @@ def synthesize(roles: RoleModel, config: SelfPlayConfig, run: RunDir, iteration:
         ids=list(candidates), rewards=[c["generator_reward"] for c in candidates.values()],
     )  # fmt: skip
 
-    answers = roles.generate("solver", [solver_messages(t) for t in tasks], n=s.agreement_samples,
+    answers = roles.generate("solver", [solver_messages(t, _example(config, i)) for i, t in enumerate(tasks)],
+                             n=s.agreement_samples,
                              temperature=s.agreement_temperature, max_new_tokens=config.probe.max_new_tokens,
                              seed=config.seed + iteration) if tasks else []  # fmt: skip
     agreed, disagreed = agreement_filter(tasks, [[g.text for g in a] for a in answers], s.agreement_min)
@@ -260,11 +261,17 @@ def synthesize(roles: RoleModel, config: SelfPlayConfig, run: RunDir, iteration:
 
 
 def solver_phase(roles: RoleModel, tasks: list[Task], config: SelfPlayConfig, run: RunDir, iteration: int) -> None:
-    rows = [{"prompt": solver_messages(t), "gold_calls": json.dumps([asdict(c) for c in t.gold_calls])} for t in tasks]
+    rows = [{"prompt": solver_messages(t, _example(config, i)), "gold_calls": json.dumps([asdict(c) for c in t.gold_calls])}
+            for i, t in enumerate(tasks)]  # fmt: skip
     needed = config.solver.steps * config.solver.prompts_per_step
     rows = [rows[i % len(rows)] for i in range(max(needed, len(rows)))]  # repeat a small set to fill the steps
     train_role(roles, "solver", rows, [solver_format_reward_func, solver_accuracy_reward_func], config.solver,
                config, run, iteration)  # fmt: skip
+
+
+def _example(config: SelfPlayConfig, index: int) -> int | None:
+    """Which built-in exemplar a prompt shows (rotating), or None when exemplars are off."""
+    return index if config.exemplars else None
 
 
 def peak_memory_mib() -> float:
@@ -342,11 +349,15 @@ def _restore_roles(run: RunDir, roles: RoleModel, iterations: int) -> None:
 
 
 def mean_solver_reward(roles: RoleModel, tasks: list[Task], samples: int = 4, max_new_tokens: int = 96,
-                       seed: int = 0) -> float:  # fmt: skip
-    """The Solver's mean r_S over `samples` answers to each task: a quick before/after measure."""
+                       seed: int = 0, exemplars: bool = False) -> float:  # fmt: skip
+    """The Solver's mean r_S over `samples` answers to each task: a quick before/after measure.
+
+    Prompt it as it was trained: `exemplars=True` when the run's config had exemplars on.
+    """
     from toolr0_lite.rewards import solver_reward
 
-    answers = roles.generate("solver", [solver_messages(t) for t in tasks], n=samples, temperature=0.7,
+    prompts = [solver_messages(t, i if exemplars else None) for i, t in enumerate(tasks)]
+    answers = roles.generate("solver", prompts, n=samples, temperature=0.7,
                              max_new_tokens=max_new_tokens, seed=seed)  # fmt: skip
     gold = [[asdict(c) for c in t.gold_calls] for t in tasks]
     scores = [solver_reward(g.text, gc) for a, gc in zip(answers, gold) for g in a]

@@ -73,7 +73,7 @@ class SelfPlayConfig:
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
     iterations: int = 3
-    exemplars: bool = True  # a worked example task in the Generator prompt (small models need it)
+    exemplars: bool = True  # a worked example in the Generator's and the Solver's prompts (small models need it)
     frozen_generator: bool = False  # ablation: never train the Generator
     seed: int = 0
     report_to: str = "none"  # passed to TRL: "none", "tensorboard", "wandb"
