@@ -101,10 +101,9 @@ class GeneratorReward:
         texts = [completion_text(c) for c in completions]
         specs = [Spec(**json.loads(s)) for s in spec]
         outs = [parse_generator_output(t) for t in texts]
-        probe_texts = sorted({t for t, o in zip(texts, outs) if o.to_task() and question_gate(o.question)})
-        probed = dict(zip(probe_texts, probe_tasks(
-            self.roles, [parse_generator_output(t).to_task() for t in probe_texts], self.config,
-            seed=self.config.seed * 1000 + self.iteration * 100 + self.calls)))  # fmt: skip
+        to_probe = {t: o.to_task() for t, o in zip(texts, outs) if o.error is None and question_gate(o.question)}
+        probed = dict(zip(to_probe, probe_tasks(self.roles, list(to_probe.values()), self.config,
+                                                seed=self.config.seed * 1000 + self.iteration * 100 + self.calls)))  # fmt: skip
         scores = []
         for text, out, sp in zip(texts, outs, specs):
             probe = probed.get(text)  # None: not probed (did not parse, or the gate is 0), so r_curr = 0
@@ -186,16 +185,16 @@ def generator_phase(roles: RoleModel, config: SelfPlayConfig, run: RunDir, itera
     train_role(roles, "generator", rows, [GeneratorReward(roles, config, run, iteration)], phase, config, run, iteration)
 
 
-def synthesize(roles: RoleModel, config: SelfPlayConfig, run: RunDir, iteration: int, log: Callable) -> list[Task]:
-    """Candidates from the frozen Generator (resumable per batch), then the pipeline to the Solver's tasks."""
+def sample_candidates(roles: RoleModel, config: SelfPlayConfig, run: RunDir, iteration: int) -> int:
+    """The frozen Generator's candidates, appended to candidates.jsonl a batch at a time (each batch survives a
+    crash); returns the new tokens written in this call."""
     from tqdm.auto import tqdm
 
     s, name = config.synthesis, f"iter_{iteration:02d}"
     specs = sample_specs(config.spec, s.candidates, seed=config.seed * 104729 + iteration)
-    start = time.perf_counter()
-    done = run.count(f"{name}/candidates.jsonl")
     tokens = 0
-    for first in tqdm(range(done, s.candidates, s.batch_size), desc=f"{name} synthesis", unit="batch"):
+    for first in tqdm(range(run.count(f"{name}/candidates.jsonl"), s.candidates, s.batch_size),
+                      desc=f"{name} synthesis", unit="batch"):  # fmt: skip
         batch = specs[first : first + s.batch_size]
         prompts = [generator_messages(sp, _example(config, first + j)) for j, sp in enumerate(batch)]
         outs = roles.generate("generator", prompts, n=1, temperature=s.temperature, max_new_tokens=s.max_new_tokens,
@@ -204,14 +203,23 @@ def synthesize(roles: RoleModel, config: SelfPlayConfig, run: RunDir, iteration:
         for j, (sp, gen) in enumerate(zip(batch, outs)):
             parsed = parse_generator_output(gen[0].text)
             cheap = 0.0  # r_G without the probe terms: what dedup keeps the best of
-            if parsed.to_task():
+            if parsed.error is None:
                 cheap = question_gate(parsed.question) * (generator_format_reward(parsed) + validity_reward(
                     parsed.question, parsed.tools, parsed.gold_calls, sp.no_call))  # fmt: skip
             tokens += gen[0].completion_tokens
             records.append({"index": first + j, "spec": asdict(sp), "text": gen[0].text,
                             "completion_tokens": gen[0].completion_tokens, "generator_reward": cheap})  # fmt: skip
         run.append(f"{name}/candidates.jsonl", records)
-        run.commit()  # a finished batch survives a crash
+        run.commit()
+    return tokens
+
+
+def synthesize(roles: RoleModel, config: SelfPlayConfig, run: RunDir, iteration: int, log: Callable) -> list[Task]:
+    """Candidates from the frozen Generator, then the pipeline (SPEC.md §6) to the Solver's training set."""
+    s, name = config.synthesis, f"iter_{iteration:02d}"
+    start = time.perf_counter()
+    resumed = run.count(f"{name}/candidates.jsonl") > 0
+    tokens = sample_candidates(roles, config, run, iteration)
 
     candidates = {f"{name}-{c['index']:05d}": c for c in read_jsonl(run.path(name, "candidates.jsonl"))}
     tasks, rejects = verify_and_deduplicate(
@@ -250,7 +258,7 @@ def synthesize(roles: RoleModel, config: SelfPlayConfig, run: RunDir, iteration:
         "domains": dict(Counter(t.spec.domain for t in selected if t.spec).most_common()),
         "difficulty": dict(Counter(t.difficulty for t in selected).most_common()),
         "no_call_tasks": sum(not t.gold_calls for t in selected),
-        "seconds": round(seconds, 2), "generator_tokens_per_s": round(tokens / seconds, 1) if done == 0 else None,
+        "seconds": round(seconds, 2), "generator_tokens_per_s": None if resumed else round(tokens / seconds, 1),
         "peak_memory_mib": peak_memory_mib(),
     }  # fmt: skip
     run.append("metrics.jsonl", [metrics])
