@@ -118,6 +118,7 @@ class RoleModel:
         # Both roles start from the same LoRA initialisation (B = 0: the base model's behaviour).
         self._stash = {} if config.shared_weights else {"solver": self._copy_of_slot()}
         self.active_role = "generator"
+        self.stop_ids = _stop_ids(tokenizer)
 
     # ---------------------------------------------------------------- loading
 
@@ -246,13 +247,6 @@ class RoleModel:
                 FastLanguageModel.for_training(self.model)
             self.model.train(was_training)
 
-    def _stop_ids(self) -> list[int]:
-        vocab = self.tokenizer.get_vocab()
-        stops = {vocab[t] for t in ("<|im_end|>", "<|endoftext|>", "<|eot_id|>") if t in vocab}
-        if self.tokenizer.eos_token_id is not None:
-            stops.add(self.tokenizer.eos_token_id)
-        return sorted(stops)
-
     def _generate_batch(self, batch: list[list[int]], n: int, temperature: float, top_p: float, max_new_tokens: int):
         """`n` samples of each prompt in `batch`, row-major: (text, completion tokens) per row."""
         from transformers import DynamicCache
@@ -276,12 +270,12 @@ class RoleModel:
             attention_mask=attention.repeat_interleave(n, dim=0),
             max_new_tokens=max_new_tokens,
             pad_token_id=pad,
-            eos_token_id=self._stop_ids(),
+            eos_token_id=self.stop_ids,
             **shared,
             **sampling,
         )
         new = out[:, width:]
-        stops = torch.isin(new, torch.tensor(self._stop_ids(), device=new.device))
+        stops = torch.isin(new, torch.tensor(self.stop_ids, device=new.device))
         seen = stops.int().cumsum(dim=1)
         used = ((seen == 0) | ((seen == 1) & stops)).sum(dim=1)  # tokens up to and including the first stop
         texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
@@ -341,6 +335,15 @@ class RoleModel:
             finally:
                 self.model.unmerge_adapter()
         return Path(folder)
+
+
+def _stop_ids(tokenizer) -> list[int]:
+    """Token ids that end a turn: the chat formats' end tokens present in the vocabulary, and eos."""
+    vocab = tokenizer.get_vocab()  # builds a dict of the whole vocabulary: do it once, not per batch
+    stops = {vocab[t] for t in ("<|im_end|>", "<|endoftext|>", "<|eot_id|>") if t in vocab}
+    if tokenizer.eos_token_id is not None:
+        stops.add(tokenizer.eos_token_id)
+    return sorted(stops)
 
 
 def _lora_config(config: ModelConfig):
