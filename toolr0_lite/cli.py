@@ -1,4 +1,4 @@
-"""Console entry: `toolr0-lite run CONFIG_OR_PRESET [--iterations N] [--out DIR]`."""
+"""Console entry: `toolr0-lite run CONFIG_OR_PRESET` (self-play) and `toolr0-lite eval RUN_DIR` (evaluation)."""
 
 from __future__ import annotations
 
@@ -16,19 +16,57 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("config", help="a YAML config file, or a preset name: tiny, small_cpu, colab_t4, paper")
     run.add_argument("--iterations", type=int, help="override the number of iterations")
     run.add_argument("--out", help="the run directory (an existing one is resumed)")
+
+    ev = commands.add_parser("eval", help="score a run's Solver (or any model) on BFCL and held-out tasks, offline")
+    ev.add_argument("run", nargs="?", help="a run directory: its model, its latest Solver adapter, its held-out tasks")
+    ev.add_argument("--model", help="instead of a run: tiny, smollm2-135m, a Hugging Face id or a local folder")
+    ev.add_argument("--adapter", help="with --model: a Solver adapter folder (PEFT) to score")
+    ev.add_argument("--tasks", help="a JSONL of tasks to score instead of the run's heldout.jsonl")
+    ev.add_argument("--categories", nargs="+", help="BFCL categories (default: all seven); 'none' skips BFCL")
+    ev.add_argument("--limit", type=int, help="a seeded subset of about N BFCL items, spread over the categories")
+    ev.add_argument("--base", action="store_true", help="also score the base model without the adapter")
+    ev.add_argument("--no-exemplar", action="store_true", help="with --model: no solved example in the prompt")
+    ev.add_argument("--max-new-tokens", type=int, default=256)
+    ev.add_argument("--out", help="where results go (default: RUN/eval, or runs/eval for --model)")
     args = parser.parse_args(argv)
-
-    from toolr0_lite.selfplay import run_selfplay
-    from toolr0_lite.selfplay_config import load_config
-
     try:
-        is_file = args.config.endswith((".yaml", ".yml")) or Path(args.config).is_file()
-        config = load_config(path=args.config if is_file else None, preset=None if is_file else args.config,
-                             iterations=args.iterations, out=args.out)  # fmt: skip
+        return _run(args) if args.command == "run" else _eval(args, ev)
     except ConfigError as e:
         print(f"toolr0-lite: config error: {e}", file=sys.stderr)
         return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from toolr0_lite.selfplay import run_selfplay
+    from toolr0_lite.selfplay_config import load_config
+
+    is_file = args.config.endswith((".yaml", ".yml")) or Path(args.config).is_file()
+    config = load_config(path=args.config if is_file else None, preset=None if is_file else args.config,
+                         iterations=args.iterations, out=args.out)  # fmt: skip
     run_selfplay(config)
+    return 0
+
+
+def _eval(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from toolr0_lite.bfcl import CATEGORIES
+    from toolr0_lite.evaluate import EvalConfig, evaluate_model, evaluate_run
+    from toolr0_lite.records import Task
+    from toolr0_lite.rundir import read_jsonl
+
+    if (args.run is None) == (args.model is None):
+        parser.error("give a run directory or --model, not both")
+    categories = list(CATEGORIES) if args.categories is None else [c for c in args.categories if c != "none"]
+    config = EvalConfig(categories=categories, limit=args.limit, base=args.base, exemplars=not args.no_exemplar,
+                        max_new_tokens=args.max_new_tokens)  # fmt: skip
+    tasks = None
+    if args.tasks:
+        if not Path(args.tasks).is_file():
+            raise ConfigError(f"--tasks {args.tasks}: no such file; give a JSONL of tasks (e.g. a run's heldout.jsonl)")
+        tasks = [Task.from_dict(d) for d in read_jsonl(Path(args.tasks))]
+    if args.run:
+        evaluate_run(args.run, config, out=args.out, tasks=tasks)
+    else:
+        evaluate_model(args.model, config, out=args.out or "runs/eval", adapter=args.adapter, tasks=tasks)
     return 0
 
 

@@ -49,13 +49,22 @@ class RunDir:
 
     def _roll_back(self) -> None:
         """Cut every JSONL file back to its committed lines (drops torn lines and unfinished work)."""
-        for path in self.root.rglob("*.jsonl"):
+        for path in self._jsonl_files():
             keep = self.state["lines"].get(str(path.relative_to(self.root)), 0)
             with open(path, "rb") as f:
                 lines = f.read().split(b"\n")
             complete = lines[:-1][:keep]  # lines[-1] is b"" or a torn last line
             if len(complete) != len(lines) - 1 or lines[-1]:
                 atomic_write_text(path, "".join(line.decode("utf-8") + "\n" for line in complete))
+
+    def _jsonl_files(self) -> Iterable[Path]:
+        """This run's JSONL files; a folder with its own state.json (e.g. eval/) is a run of its own and left alone."""
+        for path in self.root.rglob("*.jsonl"):
+            nested = path.parent
+            while nested != self.root and not (nested / "state.json").exists():
+                nested = nested.parent
+            if nested == self.root:
+                yield path
 
     def path(self, *parts: str) -> Path:
         return self.root.joinpath(*parts)
@@ -85,7 +94,7 @@ class RunDir:
     def commit(self, unit: str | None = None) -> None:
         """Record every JSONL file's current length (and `unit` as done) in one atomic write of state.json."""
         self.state["lines"] = {str(p.relative_to(self.root)): self.count(str(p.relative_to(self.root)))
-                               for p in self.root.rglob("*.jsonl")}  # fmt: skip
+                               for p in self._jsonl_files()}  # fmt: skip
         if unit is not None and unit not in self.state["done"]:
             self.state["done"].append(unit)
         atomic_write_text(self.state_path, json.dumps(self.state, indent=1))

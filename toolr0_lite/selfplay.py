@@ -15,6 +15,7 @@ before TRL computes a gradient. Every record goes to the run directory; a killed
 from __future__ import annotations
 
 import json
+import random
 import resource
 import time
 from collections import Counter
@@ -226,6 +227,9 @@ def synthesize(roles: RoleModel, config: SelfPlayConfig, run: RunDir, iteration:
         [c["text"] for c in candidates.values()], [Spec(**c["spec"]) for c in candidates.values()],
         ids=list(candidates), rewards=[c["generator_reward"] for c in candidates.values()],
     )  # fmt: skip
+    sound = len(tasks)
+    if iteration == 0:
+        tasks = set_aside_heldout(tasks, s.heldout, config.seed, run)
 
     answers = roles.generate("solver", [solver_messages(t, _example(config, i)) for i, t in enumerate(tasks)],
                              n=s.agreement_samples,
@@ -252,8 +256,9 @@ def synthesize(roles: RoleModel, config: SelfPlayConfig, run: RunDir, iteration:
     atomic_write_text(run.path(name, "tasks.jsonl"), "".join(t.to_json() + "\n" for t in selected))
     seconds = time.perf_counter() - start
     metrics = {
-        "iteration": iteration, "phase": "synthesis", "candidates": len(candidates), "verified_unique": len(tasks),
-        "agreed": len(agreed), "selected": len(selected) - topped_up, "topped_up_with_exemplars": topped_up,
+        "iteration": iteration, "phase": "synthesis", "candidates": len(candidates), "verified_unique": sound,
+        "heldout": sound - len(tasks), "agreed": len(agreed), "selected": len(selected) - topped_up,
+        "topped_up_with_exemplars": topped_up,
         "reject_reasons": dict(Counter(r.reason for r in all_rejects).most_common()),
         "domains": dict(Counter(t.spec.domain for t in selected if t.spec).most_common()),
         "difficulty": dict(Counter(t.difficulty for t in selected).most_common()),
@@ -262,10 +267,22 @@ def synthesize(roles: RoleModel, config: SelfPlayConfig, run: RunDir, iteration:
         "peak_memory_mib": peak_memory_mib(),
     }  # fmt: skip
     run.append("metrics.jsonl", [metrics])
-    log(f"[{name}] synthesis: {len(candidates)} candidates → {len(tasks)} sound and unique → {len(agreed)} agreed "
+    log(f"[{name}] synthesis: {len(candidates)} candidates → {sound} sound and unique ({sound - len(tasks)} held out) "
+        f"→ {len(agreed)} agreed "
         f"→ {len(selected) - topped_up} selected" + (f" (+{topped_up} exemplars)" if topped_up else "")
         + f"; rejects by reason: {metrics['reject_reasons']}")  # fmt: skip
     return selected
+
+
+def set_aside_heldout(tasks: list[Task], count: int, seed: int, run: RunDir) -> list[Task]:
+    """Write a seeded random share of iteration 0's sound tasks (at most half) to heldout.jsonl; return the rest.
+
+    Held out before the Solver's agreement filter, so the set is not biased towards what the Solver already
+    agrees on; evaluation (evaluate.py) scores every Solver on these and the Solver never trains on them.
+    """
+    chosen = set(random.Random(seed + 7919).sample(range(len(tasks)), min(count, len(tasks) // 2)))
+    atomic_write_text(run.path("heldout.jsonl"), "".join(tasks[i].to_json() + "\n" for i in sorted(chosen)))
+    return [t for i, t in enumerate(tasks) if i not in chosen]
 
 
 def solver_phase(roles: RoleModel, tasks: list[Task], config: SelfPlayConfig, run: RunDir, iteration: int) -> None:

@@ -57,6 +57,7 @@ class SynthesisConfig:
     agreement_min: int = 2
     agreement_temperature: float = 0.3  # "near-greedy"
     mix: tuple[float, float, float] = (0.2, 0.5, 0.3)  # easy / medium / hard
+    heldout: int = 16  # iteration 0 sets aside up to this many sound tasks (at most half) as the held-out set
     min_tasks: int = 1  # fewer than this is "too few"
     on_too_few: str = "skip"  # "skip" the Solver phase, "stop" the run, or top up with the "exemplars"
 
@@ -89,6 +90,8 @@ class SelfPlayConfig:
             raise ConfigError("probe: samples and token limits must be >= 1 (the paper uses samples: 8)")
         if p.temperature <= 0:
             raise ConfigError("probe.temperature: must be > 0 (K answers at temperature 0 would all agree)")
+        if s.heldout < 0:
+            raise ConfigError("synthesis.heldout: must be >= 0 (0 keeps no held-out tasks)")
         for name in ("candidates", "tasks", "batch_size", "max_new_tokens", "agreement_samples"):
             if getattr(s, name) < 1:
                 raise ConfigError(f"synthesis.{name}: must be >= 1")

@@ -1,0 +1,151 @@
+"""Evaluation end to end on the tiny model (BFCL subset + held-out tasks, base vs trained, resume), and its pure parts."""
+
+import json
+
+import pytest
+from helpers import sound_task
+
+from toolr0_lite.cli import main
+from toolr0_lite.config import ConfigError
+from toolr0_lite.evaluate import EvalConfig, evaluate_run, heldout_record, summarize, table
+from toolr0_lite.models import ModelConfig, RoleModel
+from toolr0_lite.prompts import solver_completion
+from toolr0_lite.records import Call, Spec
+from toolr0_lite.rundir import RunDir, read_jsonl
+from toolr0_lite.selfplay import run_selfplay, set_aside_heldout
+from toolr0_lite.selfplay_config import load_config
+
+HELD_OUT = [sound_task(id="h-0"),
+            sound_task(id="h-1", question="Please repaint my garage door red.", gold_calls=[],
+                       spec=Spec("weather", "single_turn", 0, 2))]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval") / "run"
+    run_selfplay(load_config("tiny", out=str(out)), log=lambda _: None)
+    run = RunDir(out)
+    (out / "heldout.jsonl").write_text("".join(t.to_json() + "\n" for t in HELD_OUT))
+    run.commit()  # as synthesis would have: committed records survive a reopened run
+    return out
+
+
+def test_heldout_record_scores_with_the_solver_reward_and_exact_match():
+    task = HELD_OUT[0]
+    right = heldout_record(task, solver_completion(task, "forecast"))
+    assert (right["reward"], right["exact_match"], right["no_call"]) == (2.0, True, False)
+    wrong = heldout_record(task, '<tool_call_answer>[{"name": "get_forecast", "arguments": {"city": "Rome"}}]</tool_call_answer>')
+    assert wrong["exact_match"] is False and 0 < wrong["reward"] < 2
+    prose = heldout_record(HELD_OUT[1], "I cannot repaint doors.")
+    assert (prose["reward"], prose["exact_match"], prose["calls"]) == (0.0, False, None)
+
+
+def test_summary_and_table_from_records():
+    records = [
+        {"benchmark": "bfcl", "category": "simple_python", "valid": True, "error_type": ""},
+        {"benchmark": "bfcl", "category": "simple_python", "valid": False, "error_type": "ast_decoder:decoder_failed"},
+        {"benchmark": "bfcl", "category": "irrelevance", "valid": True, "error_type": ""},
+        {"benchmark": "heldout", "no_call": True, "reward": 2.0, "exact_match": True},
+        {"benchmark": "heldout", "no_call": False, "reward": 0.5, "exact_match": False},
+    ]  # fmt: skip
+    s = summarize(records)
+    assert s["bfcl"]["categories"]["simple_python"] == {"n": 2, "correct": 1, "accuracy": 0.5,
+                                                        "errors": {"ast_decoder:decoder_failed": 1}}  # fmt: skip
+    assert s["bfcl"]["aggregates"] == {"non_live_simple": 0.5, "non_live_overall": 0.5, "irrelevance": 1.0}
+    assert s["heldout"] == {"n": 2, "reward": 1.25, "exact_match": 0.5, "no_call_n": 1, "no_call_accuracy": 1.0}
+    text = table({"base": s, "trained": s})
+    assert "simple_python" in text and " 50.0% (n=2)" in text and "held-out no-call accuracy" in text
+
+
+@pytest.mark.bfcl
+def test_eval_of_a_tiny_run_writes_every_record_and_resumes(tiny_run):
+    logs = []
+    summaries = evaluate_run(tiny_run, EvalConfig(limit=7, base=True), log=logs.append)
+    out = tiny_run / "eval"
+    results = read_jsonl(out / "results.jsonl")
+    assert len(results) == 2 * (7 + len(HELD_OUT))  # base and trained, 1 item per category + held-out tasks
+    assert {r["variant"] for r in results} == {"base", "trained"}
+    assert all({"id", "raw", "calls", "benchmark"} <= set(r) for r in results)
+    assert all("valid" in r and "error_type" in r for r in results if r["benchmark"] == "bfcl")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["variants"]["trained"]["bfcl"]["categories"]["irrelevance"]["n"] == 1
+    assert summary["variants"]["base"]["heldout"]["n"] == 2 and summaries == summary["variants"]
+    assert (out / "bfcl.png").stat().st_size > 0
+    assert "simple_python" in logs[0] and "held-out mean r_S" in logs[0]
+
+    before = (out / "results.jsonl").read_text()
+    evaluate_run(tiny_run, EvalConfig(limit=7, base=True), log=logs.append)
+    assert (out / "results.jsonl").read_text() == before  # nothing answered twice
+    RunDir(tiny_run)  # reopening the run directory leaves its eval/ records alone
+    assert (out / "results.jsonl").read_text() == before
+
+
+@pytest.mark.bfcl
+def test_an_interrupted_eval_resumes_from_its_committed_answers(tiny_run, tmp_path):
+    out = tmp_path / "eval"
+    config = EvalConfig(categories=["simple_python", "irrelevance"], limit=4, chunk=1)
+    evaluate_run(tiny_run, config, out=out, log=lambda _: None)
+    full = read_jsonl(out / "results.jsonl")
+    lines = (out / "results.jsonl").read_text().splitlines(keepends=True)
+    state = json.loads((out / "state.json").read_text())
+    state["lines"]["results.jsonl"] = 2  # as if killed after two answers, mid-write of the third
+    (out / "state.json").write_text(json.dumps(state))
+    (out / "results.jsonl").write_text("".join(lines[:2]) + lines[2][:10])
+    evaluate_run(tiny_run, config, out=out, log=lambda _: None)
+    again = read_jsonl(out / "results.jsonl")
+    assert sorted(r["id"] for r in again) == sorted(r["id"] for r in full) and len(again) == len(full)
+
+
+def test_eval_settings_changes_are_refused(tiny_run, tmp_path):
+    out = tmp_path / "eval"
+    evaluate_run(tiny_run, EvalConfig(categories=[], max_new_tokens=8), out=out, log=lambda _: None)
+    with pytest.raises(ConfigError, match="other settings"):
+        evaluate_run(tiny_run, EvalConfig(categories=[], max_new_tokens=9), out=out, log=lambda _: None)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"categories": ["live_simple"]}, "not BFCL categories"), ({"limit": 0}, "limit"), ({"max_new_tokens": 0}, "max_new_tokens")],
+)  # fmt: skip
+def test_bad_eval_settings(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        EvalConfig(**kwargs)
+
+
+def test_not_a_run_directory(tmp_path):
+    with pytest.raises(ConfigError, match="not a run directory"):
+        evaluate_run(tmp_path, EvalConfig())
+
+
+def test_cli_eval_with_a_model_and_a_task_file(tmp_path, capsys):
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text("".join(t.to_json() + "\n" for t in HELD_OUT))
+    code = main(["eval", "--model", "tiny", "--categories", "none", "--tasks", str(tasks), "--out", str(tmp_path / "e"),
+                 "--max-new-tokens", "8"])  # fmt: skip
+    assert code == 0
+    assert "held-out exact match" in capsys.readouterr().out
+    assert [r["variant"] for r in read_jsonl(tmp_path / "e" / "results.jsonl")] == ["base", "base"]
+    assert main(["eval", "--model", "tiny", "--tasks", str(tmp_path / "missing.jsonl")]) == 2
+
+
+def test_set_aside_heldout_is_seeded_disjoint_and_at_most_half(tmp_path):
+    run = RunDir(tmp_path)
+    tasks = [sound_task(id=f"t{i}", gold_calls=[Call("get_forecast", {"city": "Oslo", "days": i})]) for i in range(10)]
+    rest = set_aside_heldout(tasks, 3, seed=0, run=run)
+    held = [t["id"] for t in read_jsonl(run.path("heldout.jsonl"))]
+    assert len(held) == 3 and len(rest) == 7 and not set(held) & {t.id for t in rest}
+    assert set_aside_heldout(tasks, 3, seed=0, run=run) == rest  # same seed, same split
+    assert len(set_aside_heldout(tasks[:5], 16, seed=0, run=run)) == 3  # never more than half held out
+
+
+def test_base_variant_is_the_base_model(tmp_path):
+    """'base' = the Solver slot at initialisation (LoRA B = 0): identical logits to the model without the adapter."""
+    import torch
+
+    roles = RoleModel.load(ModelConfig(source="tiny", lora_r=4))
+    ids = torch.tensor([[1, 2, 3, 4]])
+    with roles.active("solver"), torch.no_grad():
+        with_slot = roles.model(input_ids=ids).logits
+        with roles.model.disable_adapter():
+            without = roles.model(input_ids=ids).logits
+    assert torch.equal(with_slot, without)

@@ -1,0 +1,274 @@
+"""Did the Solver get better at calling tools, without calling a tool for everything? Score it, base vs trained.
+
+Two yardsticks, both offline:
+- **BFCL** non-live AST categories and irrelevance (bfcl.py), prompted with the kit's own Solver prompt (the
+  format the Solver was trained on) and BFCL's functions as the tool menu; greedy decoding.
+- **Held-out self-play tasks**: the run's `heldout.jsonl` (set aside in iteration 0, never trained on),
+  scored with the Solver reward r_S and exact match, no-call tasks counted on their own.
+
+"base" is the Solver's LoRA weights at initialisation (B = 0: exactly the base model), "trained" the loaded
+adapter; both run on one loaded base. Every answer is appended to `eval/results.jsonl` as it comes, so an
+interrupted evaluation resumes where it stopped; `eval/summary.json` and `eval/bfcl.png` are rewritten at the end.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from toolr0_lite.bfcl import CATEGORIES, BfclItem, aggregate, load_items, score
+from toolr0_lite.config import ConfigError
+from toolr0_lite.models import ModelConfig, RoleModel
+from toolr0_lite.parsing import parse_solver_output
+from toolr0_lite.prompts import solver_messages
+from toolr0_lite.records import Task
+from toolr0_lite.rewards import exact_match, solver_reward
+from toolr0_lite.rundir import RunDir, atomic_write_text, read_jsonl
+
+
+@dataclass
+class EvalConfig:
+    """What to score and how. `limit` takes a seeded subset of about that many BFCL items, spread over categories."""
+
+    categories: list[str] = field(default_factory=lambda: list(CATEGORIES))  # [] skips BFCL
+    limit: int | None = None
+    seed: int = 0
+    base: bool = False  # also score the base model (always, when there is no adapter)
+    exemplars: bool = True  # one solved example in the prompt, as the Solver was trained with exemplars on
+    max_new_tokens: int = 256
+    chunk: int = 32  # prompts per generate call, and per resumable write
+
+    def __post_init__(self) -> None:
+        unknown = [c for c in self.categories if c not in CATEGORIES]
+        if unknown:
+            raise ConfigError(f"categories: {unknown} are not BFCL categories here; choose from {', '.join(CATEGORIES)}")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError("limit: must be >= 1 (or leave it out for every item)")
+        if self.max_new_tokens < 1 or self.chunk < 1:
+            raise ConfigError("max_new_tokens and chunk: must be >= 1")
+
+
+# ---------------------------------------------------------------- one record per answer
+
+
+def bfcl_record(item: BfclItem, text: str) -> dict:
+    out = parse_solver_output(text)
+    verdict = score(item, out.calls, out.error)
+    calls = None if out.calls is None else [asdict(c) for c in out.calls]
+    return {"benchmark": "bfcl", "id": item.id, "category": item.category, "raw": text, "calls": calls,
+            "valid": verdict.valid, "error_type": verdict.error_type, "error": verdict.error}  # fmt: skip
+
+
+def heldout_record(task: Task, text: str) -> dict:
+    out = parse_solver_output(text)
+    gold = [asdict(c) for c in task.gold_calls]
+    return {"benchmark": "heldout", "id": task.id, "no_call": not task.gold_calls, "raw": text,
+            "calls": None if out.calls is None else [asdict(c) for c in out.calls],
+            "reward": solver_reward(text, gold), "exact_match": exact_match(out.calls, task.gold_calls)}  # fmt: skip
+
+
+# ---------------------------------------------------------------- summaries
+
+
+def summarize(records: list[dict]) -> dict[str, Any]:
+    """Per-category BFCL accuracy with error types, the leaderboard aggregates, and held-out task scores."""
+    summary: dict[str, Any] = {}
+    bfcl = [r for r in records if r["benchmark"] == "bfcl"]
+    if bfcl:
+        categories = {}
+        for category in CATEGORIES:
+            rows = [r for r in bfcl if r["category"] == category]
+            if rows:
+                correct = sum(r["valid"] for r in rows)
+                errors = Counter(r["error_type"] for r in rows if not r["valid"])
+                categories[category] = {"n": len(rows), "correct": correct, "accuracy": correct / len(rows),
+                                        "errors": dict(errors.most_common())}  # fmt: skip
+        summary["bfcl"] = {"categories": categories,
+                           "aggregates": aggregate({c: v["accuracy"] for c, v in categories.items()})}  # fmt: skip
+    held = [r for r in records if r["benchmark"] == "heldout"]
+    if held:
+        no_call = [r for r in held if r["no_call"]]
+        summary["heldout"] = {
+            "n": len(held), "reward": sum(r["reward"] for r in held) / len(held),
+            "exact_match": sum(r["exact_match"] for r in held) / len(held), "no_call_n": len(no_call),
+            "no_call_accuracy": sum(r["exact_match"] for r in no_call) / len(no_call) if no_call else None,
+        }  # fmt: skip
+    return summary
+
+
+def table(summaries: dict[str, dict]) -> str:
+    """A plain-text table: one row per measure, one column per variant (base, trained)."""
+    variants = list(summaries)
+    rows: list[tuple[str, list[str]]] = []
+
+    def cell(value: float | None, n: int | None = None) -> str:
+        return "-" if value is None else f"{100 * value:5.1f}%" + (f" (n={n})" if n is not None else "")
+
+    names = {c for s in summaries.values() for c in s.get("bfcl", {}).get("categories", {})}
+    for category in (c for c in CATEGORIES if c in names):
+        got = [summaries[v].get("bfcl", {}).get("categories", {}).get(category) for v in variants]
+        rows.append((category, [cell(g["accuracy"], g["n"]) if g else "-" for g in got]))
+    for name in ("non_live_simple", "non_live_overall", "irrelevance"):
+        got = [summaries[v].get("bfcl", {}).get("aggregates", {}).get(name) for v in variants]
+        if any(g is not None for g in got):
+            rows.append((f"BFCL {name}", [cell(g) for g in got]))
+    for key, label in (("exact_match", "held-out exact match"), ("no_call_accuracy", "held-out no-call accuracy")):
+        got = [summaries[v].get("heldout", {}) for v in variants]
+        if any(g for g in got):
+            rows.append((label, [cell(g.get(key), g.get("n" if key == "exact_match" else "no_call_n")) if g else "-" for g in got]))
+    got = [summaries[v].get("heldout", {}).get("reward") for v in variants]
+    if any(g is not None for g in got):
+        rows.append(("held-out mean r_S (0-2)", ["-" if g is None else f"{g:.3f}" for g in got]))
+    width = max([len(r[0]) for r in rows] + [10])
+    lines = [f"{'':{width}}  " + "  ".join(f"{v:>16}" for v in variants)]
+    lines += [f"{name:{width}}  " + "  ".join(f"{c:>16}" for c in cells) for name, cells in rows]
+    return "\n".join(lines)
+
+
+def plot(summaries: dict[str, dict], path: Path) -> Path | None:
+    """Bars per BFCL category (and aggregate), one colour per variant."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [c for c in CATEGORIES if any(c in s.get("bfcl", {}).get("categories", {}) for s in summaries.values())]
+    labels += [a for a in ("non_live_overall",) if any(a in s.get("bfcl", {}).get("aggregates", {}) for s in summaries.values())]
+    if not labels:
+        return None
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(labels)), 4))
+    width = 0.8 / len(summaries)
+    for k, (variant, s) in enumerate(summaries.items()):
+        bfcl = s.get("bfcl", {})
+        values = [100 * (bfcl.get("categories", {}).get(c, {}).get("accuracy") or bfcl.get("aggregates", {}).get(c) or 0)
+                  for c in labels]  # fmt: skip
+        ax.bar([i + k * width for i in range(len(labels))], values, width, label=variant)
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(labels))], labels, rotation=30, ha="right")
+    ax.set(ylabel="accuracy (%)", title="BFCL non-live (AST) and irrelevance", ylim=(0, 100))
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+# ---------------------------------------------------------------- running the model
+
+
+def _answer(roles: RoleModel, out: RunDir, variant: str, benchmark: str, items: list, make_record: Callable,
+            config: EvalConfig, desc: str) -> None:  # fmt: skip
+    """Greedy Solver answers to the items not yet in results.jsonl, appended a chunk at a time."""
+    from tqdm.auto import tqdm
+
+    done = {(r["variant"], r["benchmark"], r["id"]) for r in read_jsonl(out.path("results.jsonl"))}
+    todo = [x for x in items if (variant, benchmark, x.id) not in done]
+    if not todo:
+        return
+    task_of = (lambda x: x.to_task()) if benchmark == "bfcl" else (lambda x: x)
+    for first in tqdm(range(0, len(todo), config.chunk), desc=desc, unit="chunk"):
+        chunk = todo[first : first + config.chunk]
+        prompts = [solver_messages(task_of(x), first + j if config.exemplars else None) for j, x in enumerate(chunk)]
+        answers = roles.generate("solver", prompts, n=1, temperature=0, max_new_tokens=config.max_new_tokens)
+        out.append("results.jsonl", [{"variant": variant, **make_record(x, a[0].text)} for x, a in zip(chunk, answers)])
+        out.commit()
+
+
+def evaluate(roles: RoleModel, out_dir: str | Path, config: EvalConfig, adapter: str | Path | None = None,
+             heldout: list[Task] | None = None, log: Callable[[str], None] = print) -> dict[str, dict]:  # fmt: skip
+    """Score the base Solver (when asked, or when there is no adapter) and the `adapter`'s; returns the summaries.
+
+    `roles` must be freshly loaded: its Solver weights are still the initial ones (the base model's behaviour).
+    """
+    out = RunDir(out_dir)
+    settings = {"max_new_tokens": config.max_new_tokens, "exemplars": config.exemplars,
+                "adapter": str(adapter) if adapter else None, "model": roles.config.source}  # fmt: skip
+    settings_path = out.path("settings.json")
+    if settings_path.exists() and json.loads(settings_path.read_text()) != settings:
+        raise ConfigError(f"{out.root} holds results made with other settings ({settings_path}); use another --out")
+    atomic_write_text(settings_path, json.dumps(settings, indent=1))
+
+    items = load_items(config.categories, config.limit, config.seed) if config.categories else []
+    heldout = heldout or []
+    for i, task in enumerate(heldout):
+        task.id = task.id or f"heldout-{i:05d}"  # results are keyed by id, for resuming
+    variants = (["base"] if config.base or adapter is None else []) + (["trained"] if adapter else [])
+    for variant in variants:  # "base" first: the Solver slot still holds its initial weights
+        if variant == "trained":
+            roles.load_role("solver", adapter)
+        _answer(roles, out, variant, "bfcl", items, bfcl_record, config, f"BFCL ({variant})")
+        _answer(roles, out, variant, "heldout", heldout, heldout_record, config, f"held-out tasks ({variant})")
+
+    wanted = {("bfcl", x.id) for x in items} | {("heldout", t.id) for t in heldout}
+    records = [r for r in read_jsonl(out.path("results.jsonl")) if (r["benchmark"], r["id"]) in wanted]
+    summaries = {v: summarize([r for r in records if r["variant"] == v]) for v in variants}
+    atomic_write_text(out.path("summary.json"), json.dumps({"settings": settings, "limit": config.limit,
+                                                            "variants": summaries}, indent=1))  # fmt: skip
+    chart = plot(summaries, out.path("bfcl.png"))
+    log(table(summaries))
+    log(f"toolr0_lite: results in {out.path('results.jsonl')}, summary in {out.path('summary.json')}"
+        + (f", chart {chart}" if chart else ""))  # fmt: skip
+    return summaries
+
+
+def latest_solver(root: Path) -> Path | None:
+    """The last finished Solver adapter of a run directory, read without opening the run (which may be running)."""
+    state = root / "state.json"
+    done = json.loads(state.read_text())["done"] if state.exists() else []
+    solvers = sorted(u for u in done if u.endswith("/solver"))
+    return root / solvers[-1] if solvers else None
+
+
+def evaluate_run(run_dir: str | Path, config: EvalConfig, out: str | Path | None = None, tasks: list[Task] | None = None,
+                 log: Callable[[str], None] = print) -> dict[str, dict]:  # fmt: skip
+    """Evaluate a self-play run: its config's model, its latest Solver adapter, its held-out tasks (or `tasks`)."""
+    from toolr0_lite.selfplay_config import load_config
+
+    root = Path(run_dir)
+    if not (root / "config.yaml").is_file():
+        raise ConfigError(f"{root} is not a run directory (no config.yaml); pass a run's --out, or use --model")
+    run_config = load_config(path=root / "config.yaml")
+    adapter = latest_solver(root)
+    if adapter is None:
+        raise ConfigError(f"{root} has no finished Solver phase yet; run it further, or evaluate the base with --model")
+    config.exemplars = run_config.exemplars
+    heldout = tasks if tasks is not None else [Task.from_dict(d) for d in read_jsonl(root / "heldout.jsonl")]
+    if not heldout:
+        log(f"toolr0_lite: {root} has no held-out tasks (the Generator wrote none sound in iteration 0); BFCL only")
+    _check_bfcl(config)
+    roles = RoleModel.load(run_config.model)
+    return evaluate(roles, out or root / "eval", config, adapter, heldout, log)
+
+
+def adapter_model_config(source: str, adapter: str | Path | None) -> ModelConfig:
+    """A ModelConfig for `source` whose LoRA shape matches `adapter`'s (read from its adapter_config.json)."""
+    if adapter is None:
+        return ModelConfig(source=source)
+    path = Path(adapter) / "adapter_config.json"
+    if not path.is_file():
+        raise ConfigError(f"--adapter {adapter}: no adapter_config.json there; pass a PEFT adapter folder")
+    saved = json.loads(path.read_text())
+    return ModelConfig(source=source, lora_r=saved["r"], lora_alpha=saved["lora_alpha"],
+                       target_modules=sorted(saved["target_modules"]))  # fmt: skip
+
+
+def _check_bfcl(config: EvalConfig) -> None:
+    """Fail before any model loads when BFCL is asked for and not installed."""
+    if config.categories:
+        from toolr0_lite.bfcl import _bfcl
+
+        try:
+            _bfcl()
+        except ImportError as e:
+            raise ConfigError(str(e)) from None
+
+
+def evaluate_model(source: str, config: EvalConfig, out: str | Path, adapter: str | Path | None = None,
+                   tasks: list[Task] | None = None, log: Callable[[str], None] = print) -> dict[str, dict]:  # fmt: skip
+    """Evaluate any model source (tiny, smollm2-135m, a Hub id, a folder), with or without a Solver adapter."""
+    model_config = adapter_model_config(source, adapter)
+    model_config.check()
+    _check_bfcl(config)
+    return evaluate(RoleModel.load(model_config), out, config, adapter, tasks, log)
