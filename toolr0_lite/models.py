@@ -278,7 +278,7 @@ class RoleModel:
         stops = torch.isin(new, torch.tensor(self.stop_ids, device=new.device))
         seen = stops.int().cumsum(dim=1)
         used = ((seen == 0) | ((seen == 1) & stops)).sum(dim=1)  # tokens up to and including the first stop
-        texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+        texts = self.tokenizer.batch_decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False)
         return list(zip(texts, used.tolist()))
 
     # ---------------------------------------------------------------- saving and export

@@ -155,6 +155,7 @@ def train_role(roles: RoleModel, role: str, rows: list[dict], reward_funcs: list
         output_dir=str(run.iteration(iteration) / f"trl_{role}"),
         per_device_train_batch_size=phase.prompts_per_step * phase.group_size,
         num_generations=phase.group_size,
+        steps_per_generation=phase.steps_per_generation,
         max_completion_length=phase.max_completion_length,
         max_steps=phase.steps,
         learning_rate=phase.learning_rate,

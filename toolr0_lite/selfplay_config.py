@@ -31,6 +31,10 @@ class PhaseConfig:
     beta: float = 0.0  # KL weight; the paper uses 0
     epsilon: float = 0.2  # PPO-style clipping
     gradient_checkpointing: bool = False
+    # TRL generates the rollouts of this many steps in one batched call, then takes the steps on slices of it.
+    # GPU decoding is launch-bound (a step costs about the same at batch 8 or 64), so S steps' rollouts cost
+    # about one step's; steps after the first in a block are slightly off-policy, which GRPO's ratio clips.
+    steps_per_generation: int = 1
 
 
 @dataclass
@@ -108,7 +112,7 @@ class SelfPlayConfig:
 
 
 def _check_phase(name: str, phase: PhaseConfig) -> None:
-    for key in ("steps", "prompts_per_step", "max_completion_length"):
+    for key in ("steps", "prompts_per_step", "max_completion_length", "steps_per_generation"):
         if getattr(phase, key) < 1:
             raise ConfigError(f"{name}.{key}: must be >= 1")
     if phase.group_size < 2:

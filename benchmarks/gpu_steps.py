@@ -1,0 +1,119 @@
+"""Time one Generator-phase and one Solver-phase step of the `colab_t4` preset on a GPU: TRL's default path vs the kit's.
+
+Two arms, each in a fresh process, on a Qwen2.5-1.5B-shaped model with random weights (gpu_check.py writes
+it; the shapes, and so the memory and speed, are the real model's), at the preset's sizes (8 completions a
+step, 512 new tokens for the Generator, 256 for the Solver; random weights never stop early, so every
+completion runs to the limit on both arms):
+
+- `trl-default`: what TRL + PEFT give on their own: a bitsandbytes 4-bit base, HF `generate` on the PEFT model
+  for every step's rollouts (`steps_per_generation: 1`).
+- `kit`: the preset as shipped: Unsloth's 4-bit base, whose patched GRPOTrainer rolls out in its fast
+  inference mode, and `steps_per_generation: 4` (four steps' rollouts in one batched call: decoding is
+  launch-bound, so a wider batch costs about the same per token).
+
+Each arm runs its phases through the kit's own `generator_phase` and `solver_phase` and reports seconds
+per optimizer step (phase time / steps, trainer set-up included) and peak allocated GPU memory.
+
+    python benchmarks/gpu_steps.py --json gpu_steps.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+ARMS = {
+    "trl-default": dict(backend="peft", steps=1, steps_per_generation=1),
+    "kit": dict(backend="unsloth", steps=4, steps_per_generation=4),
+}
+
+
+def run_arm(name: str, folder: str) -> dict:
+    arm = ARMS[name]
+    if arm["backend"] == "unsloth":
+        import unsloth  # noqa: F401  (before transformers and trl: it patches them)
+    import torch
+
+    from toolr0_lite.models import RoleModel
+    from toolr0_lite.prompts import EXEMPLARS
+    from toolr0_lite.records import Task
+    from toolr0_lite.rundir import RunDir
+    from toolr0_lite.selfplay import generator_phase, solver_phase
+    from toolr0_lite.selfplay_config import load_config
+
+    phase = {"steps": arm["steps"], "steps_per_generation": arm["steps_per_generation"]}
+    config = load_config("colab_t4", out=f"/tmp/gpu_steps_{name}", model={"source": folder, "backend": arm["backend"]},
+                         generator=phase, solver=phase)  # fmt: skip
+    result: dict = {"arm": name, "gpu": torch.cuda.get_device_name(), **arm,
+                    "generator_completion_tokens": config.generator.max_completion_length,
+                    "solver_completion_tokens": config.solver.max_completion_length,
+                    "completions_per_step": config.generator.prompts_per_step * config.generator.group_size}  # fmt: skip
+    start = time.perf_counter()
+    roles = RoleModel.load(config.model)
+    result["load_s"] = round(time.perf_counter() - start, 1)
+    result["after_load_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+    run = RunDir(config.out)
+    tasks = [Task.from_dict(t.to_dict()) for t, _ in EXEMPLARS]
+    for role, call in (("generator", lambda: generator_phase(roles, config, run, 0)),
+                       ("solver", lambda: solver_phase(roles, tasks, config, run, 0))):  # fmt: skip
+        torch.cuda.reset_peak_memory_stats()
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        call()
+        torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+        result[role] = {"seconds": round(seconds, 1), "seconds_per_step": round(seconds / arm["steps"], 2),
+                        "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)}  # fmt: skip
+        print(f"{name} {role}: {json.dumps(result[role])}", flush=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", default="gpu_steps.json")
+    parser.add_argument("--folder", default="/tmp/qwen2.5-1.5b-random")
+    parser.add_argument("--arms", nargs="*", default=list(ARMS), choices=list(ARMS))
+    parser.add_argument("--timeout", type=int, default=240, help="seconds allowed per arm")
+    args = parser.parse_args()
+    folder = Path(args.folder)
+    if not (folder / "config.json").exists():
+        sys.path.insert(0, str(Path(__file__).parent))
+        from gpu_check import write_random_model
+
+        write_random_model(folder)
+    results = []
+    for name in args.arms:
+        try:
+            proc = subprocess.run([sys.executable, __file__, "--child", name, str(folder)], capture_output=True, text=True,
+                                  timeout=args.timeout, env={**os.environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
+            lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+            result = json.loads(lines[-1][7:]) if lines else {"arm": name, "error": proc.stderr[-3000:],
+                                                              "stdout": proc.stdout[-1500:]}  # fmt: skip
+        except subprocess.TimeoutExpired as e:
+            result = {"arm": name, "error": f"timed out after {args.timeout} s", "stdout": str(e.stdout)[-2000:]}
+        results.append(result)
+        print(json.dumps(result, indent=1), flush=True)
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    done = {r["arm"]: r for r in results if "error" not in r}
+    if len(done) == 2:
+        for role in ("generator", "solver"):
+            ratio = done["trl-default"][role]["seconds_per_step"] / done["kit"][role]["seconds_per_step"]
+            print(f"{role} step: TRL default {done['trl-default'][role]['seconds_per_step']} s, kit "
+                  f"{done['kit'][role]['seconds_per_step']} s: {ratio:.1f}x; peak {done['kit'][role]['peak_gib']} GiB")  # fmt: skip
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--child":
+        try:
+            print("RESULT " + json.dumps(run_arm(sys.argv[2], sys.argv[3])), flush=True)
+        except Exception:
+            print("RESULT " + json.dumps({"arm": sys.argv[2], "error": traceback.format_exc()[-3000:]}), flush=True)
+            raise SystemExit(1)
+    else:
+        main()
