@@ -7,12 +7,14 @@ completion runs to the limit on both arms):
 
 - `trl-default`: what TRL + PEFT give on their own: a bitsandbytes 4-bit base, HF `generate` on the PEFT model
   for every step's rollouts (`steps_per_generation: 1`).
-- `kit`: the preset as shipped: Unsloth's 4-bit base, whose patched GRPOTrainer rolls out in its fast
-  inference mode, and `steps_per_generation: 4` (four steps' rollouts in one batched call: decoding is
-  launch-bound, so a wider batch costs about the same per token).
+- `kit`: the preset as shipped: the same 4-bit PEFT base with `steps_per_generation: 4` (four steps' rollouts
+  in one batched call: decoding is launch-bound, so a wider batch costs about the same per token).
+- `kit-unsloth`: the same with `backend: unsloth` (its 4-bit base and its patched GRPOTrainer, which rolls out
+  in Unsloth's inference mode).
 
 Each arm runs its phases through the kit's own `generator_phase` and `solver_phase` and reports seconds
-per optimizer step (phase time / steps, trainer set-up included) and peak allocated GPU memory.
+per optimizer step (phase time / steps, trainer set-up included), the seconds of each TRL rollout call,
+and peak allocated GPU memory.
 
     python benchmarks/gpu_steps.py --json gpu_steps.json
 """
@@ -30,7 +32,8 @@ from pathlib import Path
 
 ARMS = {
     "trl-default": dict(backend="peft", steps=1, steps_per_generation=1),
-    "kit": dict(backend="unsloth", steps=4, steps_per_generation=4),
+    "kit": dict(backend="peft", steps=4, steps_per_generation=4),
+    "kit-unsloth": dict(backend="unsloth", steps=4, steps_per_generation=4),
 }
 
 
@@ -59,6 +62,7 @@ def run_arm(name: str, folder: str) -> dict:
     result["load_s"] = round(time.perf_counter() - start, 1)
     result["after_load_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
     run = RunDir(config.out)
+    time_rollouts()
     tasks = [Task.from_dict(t.to_dict()) for t, _ in EXEMPLARS]
     for role, call in (("generator", lambda: generator_phase(roles, config, run, 0)),
                        ("solver", lambda: solver_phase(roles, tasks, config, run, 0))):  # fmt: skip
@@ -71,7 +75,30 @@ def run_arm(name: str, folder: str) -> dict:
         result[role] = {"seconds": round(seconds, 1), "seconds_per_step": round(seconds / arm["steps"], 2),
                         "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)}  # fmt: skip
         print(f"{name} {role}: {json.dumps(result[role])}", flush=True)
+    result["rollout_seconds"] = [round(t, 2) for t in ROLLOUTS]
     return result
+
+
+ROLLOUTS: list[float] = []  # seconds of each `_generate_single_turn` call (TRL's rollouts), GPU-synchronised
+
+
+def time_rollouts() -> None:
+    """Wrap TRL's rollout method (Unsloth's patched class when Unsloth is imported) to time each call."""
+    import torch
+    import trl
+
+    cls = trl.GRPOTrainer
+    inner = cls._generate_single_turn
+
+    def timed(self, *args, **kwargs):
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        out = inner(self, *args, **kwargs)
+        torch.cuda.synchronize()
+        ROLLOUTS.append(time.perf_counter() - start)
+        return out
+
+    cls._generate_single_turn = timed
 
 
 def main() -> None:
@@ -101,11 +128,11 @@ def main() -> None:
         print(json.dumps(result, indent=1), flush=True)
         Path(args.json).write_text(json.dumps(results, indent=1))
     done = {r["arm"]: r for r in results if "error" not in r}
-    if len(done) == 2:
+    for arm in (a for a in done if a != "trl-default" and "trl-default" in done):
         for role in ("generator", "solver"):
-            ratio = done["trl-default"][role]["seconds_per_step"] / done["kit"][role]["seconds_per_step"]
-            print(f"{role} step: TRL default {done['trl-default'][role]['seconds_per_step']} s, kit "
-                  f"{done['kit'][role]['seconds_per_step']} s: {ratio:.1f}x; peak {done['kit'][role]['peak_gib']} GiB")  # fmt: skip
+            base, fast = done["trl-default"][role], done[arm][role]
+            print(f"{role} step: TRL default {base['seconds_per_step']} s, {arm} {fast['seconds_per_step']} s: "
+                  f"{base['seconds_per_step'] / fast['seconds_per_step']:.1f}x; peak {fast['peak_gib']} GiB")  # fmt: skip
 
 
 if __name__ == "__main__":
