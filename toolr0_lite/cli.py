@@ -1,4 +1,4 @@
-"""Console entry: `toolr0-lite run CONFIG_OR_PRESET` (self-play) and `toolr0-lite eval RUN_DIR` (evaluation)."""
+"""Console entry: `toolr0-lite run CONFIG_OR_PRESET` (self-play), `eval RUN_DIR` (evaluation), `report RUN_DIR`."""
 
 from __future__ import annotations
 
@@ -28,8 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--no-exemplar", action="store_true", help="with --model: no solved example in the prompt")
     ev.add_argument("--max-new-tokens", type=int, default=256)
     ev.add_argument("--out", help="where results go (default: RUN/eval, or runs/eval for --model)")
+    report = commands.add_parser("report", help="render a run's curriculum as report.md with figures")
+    report.add_argument("run", help="a run directory")
     args = parser.parse_args(argv)
     try:
+        if args.command == "report":
+            return _report(args)
         return _run(args) if args.command == "run" else _eval(args, ev)
     except ConfigError as e:
         print(f"toolr0-lite: config error: {e}", file=sys.stderr)
@@ -44,6 +48,18 @@ def _run(args: argparse.Namespace) -> int:
     config = load_config(path=args.config if is_file else None, preset=None if is_file else args.config,
                          iterations=args.iterations, out=args.out)  # fmt: skip
     run_selfplay(config)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from toolr0_lite.report import render_report
+
+    try:
+        path = render_report(args.run)
+    except FileNotFoundError as e:
+        print(f"toolr0-lite: {e}", file=sys.stderr)
+        return 2
+    print(f"toolr0_lite: report in {path}")
     return 0
 
 

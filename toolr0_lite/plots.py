@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from toolr0_lite.rundir import RunDir, read_jsonl
+from toolr0_lite.rundir import read_jsonl
 
 
-def plot_curriculum(run: RunDir) -> Path:
-    """Three panels: Generator reward terms over steps, the synthesis funnel and the difficulty mix per iteration."""
+def plot_curriculum(root: Path) -> Path:
+    """Three panels: Generator reward terms over steps, the synthesis funnel and the difficulty mix per iteration.
+
+    Reads the run directory `root` without opening it as a RunDir (that may cut back a run still being written).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metrics = read_jsonl(run.path("metrics.jsonl"))
+    metrics = read_jsonl(root / "metrics.jsonl")
     steps = [m for m in metrics if m.get("phase") == "generator"]
     synthesis = [m for m in metrics if m.get("phase") == "synthesis"]
     fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4))
@@ -40,7 +43,7 @@ def plot_curriculum(run: RunDir) -> Path:
     ax3.legend(fontsize=8)
 
     fig.tight_layout()
-    path = run.path("curriculum.png")
+    path = root / "curriculum.png"
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path

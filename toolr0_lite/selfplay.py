@@ -342,7 +342,7 @@ def run_selfplay(config: SelfPlayConfig, out: str | Path | None = None, log: Cal
             _phase_done(run, f"{name}/solver", it, "solver_done", start, log, tasks=len(tasks))
     from toolr0_lite.plots import plot_curriculum
 
-    plot_curriculum(run)
+    plot_curriculum(run.root)
     log(f"toolr0_lite: done. Tasks, rejects, metrics and adapters are in {run.root}")
     return run
 
