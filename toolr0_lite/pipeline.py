@@ -95,10 +95,10 @@ def check_candidate(text: str, spec: Spec, task_id: str = "") -> Task | Rejectio
     out = parse_generator_output(text)
     task = out.to_task()
     if task is None:
-        return Rejection("parse", out.reason, out.error, text=text)
+        return Rejection("parse", out.reason, out.error, text=text, id=task_id)
     task.spec, task.id = spec, task_id
     defect = verify(task)
-    return task if defect is None else Rejection("verify", defect[0], defect[1], task=task, text=text)
+    return task if defect is None else Rejection("verify", defect[0], defect[1], task=task, text=text, id=task_id)
 
 
 def verify_candidates(texts: Sequence[str], specs: Sequence[Spec]) -> tuple[list[Task], list[Rejection]]:
@@ -142,7 +142,7 @@ def deduplicate(
         if best[key] == i:
             kept.append(task)
         else:
-            dropped.append(Rejection("dedup", "duplicate", f"same fingerprint as candidate {best[key]}", task=task))
+            dropped.append(Rejection("dedup", "duplicate", f"same fingerprint as candidate {best[key]}", task=task, id=task.id))
     return kept, dropped
 
 
@@ -195,7 +195,7 @@ def agreement_filter(
             kept.append(task)
         else:
             detail = f"{agree} of {len(completions)} Solver answers named the gold tools; {min_agree} needed"
-            dropped.append(Rejection("agreement", "solver_disagrees", detail, task=task))
+            dropped.append(Rejection("agreement", "solver_disagrees", detail, task=task, id=task.id))
     return kept, dropped
 
 

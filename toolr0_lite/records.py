@@ -94,6 +94,7 @@ class Rejection:
     detail: str = ""
     task: Task | None = None
     text: str | None = None
+    id: str = ""  # the candidate's id, as in candidates.jsonl ("iter_00-00012")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -103,4 +104,4 @@ class Rejection:
     @classmethod
     def from_dict(cls, d: dict) -> Rejection:
         task = Task.from_dict(d["task"]) if d.get("task") else None
-        return cls(d["stage"], d["reason"], d.get("detail", ""), task, d.get("text"))
+        return cls(d["stage"], d["reason"], d.get("detail", ""), task, d.get("text"), d.get("id", ""))
