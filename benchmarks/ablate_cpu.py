@@ -1,7 +1,7 @@
 """The paper's ablations (SPEC.md §8) at a CPU budget: one short self-play iteration of SmolLM2-135M per arm.
 
 Every arm runs the same seed and sizes (`SIZES`, smaller than learn_cpu.py's: one iteration, 2 Generator
-steps, 4 Solver steps, 16 candidates) with one ablation flag of the loop set, then its Solver is scored on
+steps, 3 Solver steps, 8 candidates) with one ablation flag of the loop set, then its Solver is scored on
 learn_cpu.py's fixed held-out set and BFCL subset (1 item per category, 128 new tokens). The base Solver is
 scored once. It prints one table beside the paper's ablation averages (Qwen2.5-1.5B, full fine-tuning, five
 benchmarks: not comparable in level, only in direction) and writes `ablations.jsonl`.
@@ -22,7 +22,7 @@ import learn_cpu  # noqa: E402  (the held-out set, the measures and the evaluati
 
 from toolr0_lite.rundir import atomic_write_text  # noqa: E402
 
-SIZES = dict(generator={"steps": 2}, solver={"steps": 4}, synthesis={"candidates": 16, "batch_size": 16, "heldout": 0})
+SIZES = dict(generator={"steps": 2}, solver={"steps": 3}, synthesis={"candidates": 8, "batch_size": 8, "heldout": 0})
 ARMS = {  # arm: (config overrides, the paper's average on its five benchmarks, or None where it has none)
     "full": ({}, 47.84),
     "shared_weights": ({"model": {"shared_weights": True}}, 30.42),
