@@ -190,3 +190,16 @@ def test_every_preset_is_a_valid_config():
         from toolr0_lite.selfplay_config import PRESETS, SelfPlayConfig
 
         assert isinstance(from_dict(SelfPlayConfig, load_yaml(PRESETS / f"{preset}.yaml"), ""), SelfPlayConfig)
+
+
+def test_a_built_wheel_ships_every_preset(tmp_path):
+    """`pip install toolr0-lite` (not editable, as in the Colab notebook) must find the presets too."""
+    import zipfile
+
+    from toolr0_lite.selfplay_config import PRESETS
+
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(root)], check=True)
+    names = zipfile.ZipFile(next(tmp_path.glob("*.whl"))).namelist()
+    shipped = {Path(n).name for n in names if n.startswith("toolr0_lite/presets/")}
+    assert shipped == {p.name for p in PRESETS.glob("*.yaml")} and "tiny.yaml" in shipped

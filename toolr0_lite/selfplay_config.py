@@ -16,7 +16,10 @@ from toolr0_lite.models import ModelConfig
 from toolr0_lite.rewards import GeneratorRewardConfig
 from toolr0_lite.spec import SpecConfig
 
-PRESETS = Path(__file__).resolve().parent.parent / "recipes" / "configs"
+# The preset YAMLs: recipes/configs/ in a clone (and an editable install); a wheel ships the same files
+# as toolr0_lite/presets/ (pyproject.toml maps one onto the other).
+_HERE = Path(__file__).resolve().parent
+PRESETS = next((d for d in (_HERE.parent / "recipes" / "configs", _HERE / "presets") if d.is_dir()), _HERE / "presets")
 
 @dataclass
 class PhaseConfig:
