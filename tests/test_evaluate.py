@@ -149,3 +149,15 @@ def test_base_variant_is_the_base_model(tmp_path):
         with roles.model.disable_adapter():
             without = roles.model(input_ids=ids).logits
     assert torch.equal(with_slot, without)
+
+
+def test_missing_bfcl_fails_before_any_model_loads_with_the_install_line(monkeypatch):
+    import importlib.util
+
+    from toolr0_lite import evaluate
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "bfcl_eval" else real(name, *a))
+    monkeypatch.setattr(evaluate.RoleModel, "load", lambda *_: pytest.fail("a model was loaded"))
+    with pytest.raises(ConfigError, match=r"pip install --no-deps bfcl-eval==2026\.3\.23"):
+        evaluate.evaluate_model("tiny", EvalConfig(limit=7), out="unused")
