@@ -1,4 +1,4 @@
-"""BFCL on SmolLM2-135M offline (slow: a couple of minutes on 2 CPU cores): a real subset, its scores printed.
+"""BFCL on SmolLM2-135M offline (slow: a minute or two on 2 CPU cores): a real subset, its scores printed.
 
 It asserts that every item got an answer and a verdict, not any accuracy (a 135M base model scores low).
 """
@@ -16,11 +16,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.bfcl]
 
 def test_smollm2_base_on_a_bfcl_subset(tmp_path):
     logs = []
-    summaries = evaluate_model("smollm2-135m", EvalConfig(limit=14, max_new_tokens=128), out=tmp_path, log=logs.append)
-    print("\nSmolLM2-135M base, BFCL subset of 14 (2 per category):\n" + logs[0])
+    summaries = evaluate_model("smollm2-135m", EvalConfig(limit=7, max_new_tokens=128), out=tmp_path, log=logs.append)
+    print("\nSmolLM2-135M base, BFCL subset of 7 (1 per category):\n" + logs[0])
     results = read_jsonl(tmp_path / "results.jsonl")
-    assert len(results) == 14 and {r["category"] for r in results} == set(CATEGORIES)
+    assert len(results) == 7 and {r["category"] for r in results} == set(CATEGORIES)
     assert all(isinstance(r["valid"], bool) and (r["valid"] or r["error_type"]) for r in results)
     categories = summaries["base"]["bfcl"]["categories"]
-    assert all(0.0 <= c["accuracy"] <= 1.0 and c["n"] == 2 for c in categories.values())
+    assert all(0.0 <= c["accuracy"] <= 1.0 and c["n"] == 1 for c in categories.values())
     assert json.loads((tmp_path / "summary.json").read_text())["variants"] == summaries
