@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from toolr0_lite.bfcl import aggregate, load_items
-from toolr0_lite.evaluate import bfcl_record
+from toolr0_lite.bfcl import load_items
+from toolr0_lite.evaluate import bfcl_record, summarize, table
 from toolr0_lite.models import ModelConfig, RoleModel
 from toolr0_lite.prompts import solver_messages
 from toolr0_lite.sources import SMOLLM2
@@ -51,14 +51,7 @@ def main() -> None:
     print(f"batched, all {len(items)} items:    {len(items) / batched_all:6.3f} items/s ({batched_all:.0f} s)")
     print(f"ratio batched / one at a time (same items): {one_by_one / batched_few:.1f}x")
 
-    records = [bfcl_record(item, text) for item, text in zip(items, texts)]
-    accuracy = {}
-    for category in dict.fromkeys(r["category"] for r in records):
-        rows = [r for r in records if r["category"] == category]
-        accuracy[category] = sum(r["valid"] for r in rows) / len(rows)
-        print(f"  {category:18} {100 * accuracy[category]:5.1f}% of {len(rows)}")
-    for name, value in aggregate(accuracy).items():
-        print(f"  {name:18} {100 * value:5.1f}%")
+    print(table({"base": summarize([bfcl_record(item, text) for item, text in zip(items, texts)])}))
 
 
 if __name__ == "__main__":
