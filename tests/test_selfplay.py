@@ -95,8 +95,15 @@ def test_too_few_tasks_skip_or_stop(tmp_path):
 
 def test_resuming_with_another_config_is_refused(tiny_run):
     out, _ = tiny_run
-    with pytest.raises(ConfigError, match="another config"):
-        run_selfplay(load_config("tiny", out=str(out), seed=99))
+    with pytest.raises(ConfigError, match=r"another config \(generator.steps, seed differ\)"):
+        run_selfplay(load_config("tiny", out=str(out), seed=99, generator={"steps": 7}))
+
+
+def test_a_run_resumes_from_another_spelling_of_its_folder(tiny_run, monkeypatch):
+    out, _ = tiny_run  # an absolute path; resume through a relative one, as from the folder above
+    monkeypatch.chdir(out.parent)
+    run = run_selfplay(load_config("tiny", out=out.name))
+    assert run.is_done("iter_00/solver")
 
 
 def _records(out: Path) -> dict:

@@ -356,13 +356,28 @@ def _phase_done(run: RunDir, unit: str, iteration: int, phase: str, start: float
 
 
 def _check_same_config(run: RunDir, config: SelfPlayConfig) -> None:
-    """Write the resolved config once; resuming with another config would mix two runs' records."""
-    text = yaml.safe_dump(to_dict(config), sort_keys=False)
-    path = run.path("config.yaml")
-    if path.exists() and path.read_text() != text:
-        raise ConfigError(f"{run.root} holds a run with another config; resume with the same config or pick another --out")
+    """Write the resolved config once; resuming with another config would mix two runs' records.
+    `out` is left out of the comparison: the folder is the run, however its path is spelled."""
+    path, new = run.path("config.yaml"), to_dict(config)
     if not path.exists():
-        atomic_write_text(path, text)
+        atomic_write_text(path, yaml.safe_dump(new, sort_keys=False))
+        return
+    changed = _changed_keys({**yaml.safe_load(path.read_text()), "out": None}, {**new, "out": None})
+    if changed:
+        raise ConfigError(f"{run.root} holds a run with another config ({', '.join(changed)} differ); resume with "
+                          "the same config or pick another --out")  # fmt: skip
+
+
+def _changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Dotted names of the settings that differ between two config dicts."""
+    changed = []
+    for key in dict.fromkeys([*old, *new]):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changed += _changed_keys(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changed.append(f"{prefix}{key}")
+    return changed
 
 
 def _restore_roles(run: RunDir, roles: RoleModel, iterations: int) -> None:
