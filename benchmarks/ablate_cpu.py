@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 import learn_cpu  # noqa: E402  (the held-out set, the measures and the evaluation are learn_cpu's)
 
-from toolr0_lite.rundir import atomic_write_text  # noqa: E402
+from toolr0_lite.rundir import atomic_write_text, read_jsonl  # noqa: E402
 
 SIZES = dict(generator={"steps": 2}, solver={"steps": 3}, synthesis={"candidates": 8, "batch_size": 8, "heldout": 0})
 ARMS = {  # arm: (config overrides, the paper's average on its five benchmarks, or None where it has none)
@@ -40,19 +40,22 @@ def main() -> None:
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/ablate_cpu")
+    parser.add_argument("--preset", default="small_cpu", help="tiny: a smoke run of the script itself")
     args = parser.parse_args()
     learn_cpu.BFCL_LIMIT = 7
-    out = Path(args.out)
-    rows, start = [], time.perf_counter()
+    out, start = Path(args.out), time.perf_counter()
+    # Rows of arms not rerun are kept, so arms can be measured one run at a time into the same table.
+    rows = [r for r in read_jsonl(out / "ablations.jsonl") if r["arm"] not in args.arms and r["after"] != "base"]
     for k, arm in enumerate(args.arms):
         overrides, paper = ARMS[arm]
         arm_start = time.perf_counter()
-        scored = learn_cpu.learn(out / arm, args.seed, 1, {**SIZES, **overrides}, score_base=k == 0, log=lambda _: None)
+        scored = learn_cpu.learn(out / arm, args.seed, 1, {**SIZES, **overrides}, args.preset, score_base=k == 0,
+                                 log=lambda _: None)  # fmt: skip
         for row in scored:
             row["arm"] = "base (no training)" if row["after"] == "base" else arm
             row["paper_avg"] = paper if row["after"] != "base" else 24.85
             row["minutes"] = round((time.perf_counter() - arm_start) / 60, 1)
-            rows.append(row)
+            rows.insert(0 if row["after"] == "base" else len(rows), row)  # the base row leads the table
             print(json.dumps(row), flush=True)
         atomic_write_text(out / "ablations.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
 

@@ -198,13 +198,13 @@ def main() -> None:
     parser.add_argument("--out", default="runs/learn_cpu")
     parser.add_argument("--preset", default="small_cpu", help="tiny: a smoke run of the script itself")
     args = parser.parse_args()
-    start = time.perf_counter()
-    rows = []
-    for seed in args.seeds:
-        rows += learn(Path(args.out) / f"seed_{seed}", seed, args.iterations, {}, args.preset)
-    out = Path(args.out)
-    atomic_write_text(out / "learning.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
-    plot(rows, out / "learning.png")
+    start, out = time.perf_counter(), Path(args.out)
+    # Rows of seeds measured by an earlier invocation are kept, so seeds can be added one run at a time.
+    rows = [r for r in read_jsonl(out / "learning.jsonl") if r["seed"] not in args.seeds]
+    for seed in args.seeds:  # written after every seed, so a stopped run keeps the seeds it finished
+        rows += learn(out / f"seed_{seed}", seed, args.iterations, {}, args.preset)
+        atomic_write_text(out / "learning.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+        plot(rows, out / "learning.png")
     print_table(rows)
     print(f"{len(args.seeds)} seed(s), {args.iterations} iterations, {(time.perf_counter() - start) / 60:.1f} min; "
           f"{out / 'learning.jsonl'}, {out / 'learning.png'}")  # fmt: skip

@@ -1,0 +1,51 @@
+"""The learning and ablation benchmarks end to end on the tiny model: their records, and adding seeds or arms."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+import ablate_cpu  # noqa: E402
+import learn_cpu  # noqa: E402
+
+pytestmark = pytest.mark.bfcl
+
+
+def _write(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _read(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_learn_cpu_records_every_measure_and_keeps_earlier_seeds(tmp_path, monkeypatch):
+    earlier = {"seed": 9, "after": "base", "heldout_reward": 0.5}
+    _write(tmp_path / "learning.jsonl", [earlier])
+    monkeypatch.setattr(sys, "argv", ["learn_cpu.py", "--preset", "tiny", "--seeds", "0", "--iterations", "1",
+                                      "--out", str(tmp_path)])  # fmt: skip
+    learn_cpu.main()
+    rows = _read(tmp_path / "learning.jsonl")
+    assert rows[0] == earlier
+    assert [(r["seed"], r["after"]) for r in rows[1:]] == [(0, "base"), (0, "iter_00")]
+    trained = rows[2]
+    for measure in learn_cpu.MEASURES[:5] + ("rollout_parse_rate", "accept_rate", "reject_reasons"):
+        assert measure in trained, measure
+    assert 0.0 <= trained["heldout_reward"] <= 2.0 and 0.0 <= trained["rollout_parse_rate"] <= 1.0
+    assert (tmp_path / "learning.png").stat().st_size > 0
+    held_out = _read(tmp_path / "heldout_seed_0.jsonl")
+    assert {t["id"] for t in held_out} >= {t.id for t in learn_cpu.HAND_WRITTEN}
+
+
+def test_ablate_cpu_adds_an_arm_to_an_earlier_table(tmp_path, monkeypatch):
+    earlier = [{"seed": 0, "after": "base", "arm": "base (no training)"}, {"seed": 0, "after": "iter_00", "arm": "full"}]
+    _write(tmp_path / "ablations.jsonl", earlier)
+    monkeypatch.setattr(sys, "argv", ["ablate_cpu.py", "--preset", "tiny", "--arms", "no_exemplars", "--out", str(tmp_path)])
+    ablate_cpu.main()
+    rows = _read(tmp_path / "ablations.jsonl")
+    assert [r["arm"] for r in rows] == ["base (no training)", "full", "no_exemplars"]
+    assert rows[0] != earlier[0] and "heldout_reward" in rows[0]  # the base is scored again with the new arm
+    assert rows[1] == earlier[1] and rows[2]["paper_avg"] is None
