@@ -41,7 +41,8 @@ def test_learn_cpu_records_every_measure_and_keeps_earlier_seeds(tmp_path, monke
 
 
 def test_ablate_cpu_adds_an_arm_to_an_earlier_table(tmp_path, monkeypatch):
-    earlier = [{"seed": 0, "after": "base", "arm": "base (no training)"}, {"seed": 0, "after": "iter_00", "arm": "full"}]
+    earlier = [{"seed": 0, "after": after, "arm": arm, "paper_avg": paper, "minutes": 1.0, "heldout_reward": 0.5}
+               for after, arm, paper in [("base", "base (no training)", 24.85), ("iter_00", "full", 47.84)]]
     _write(tmp_path / "ablations.jsonl", earlier)
     monkeypatch.setattr(sys, "argv", ["ablate_cpu.py", "--preset", "tiny", "--arms", "no_exemplars", "--out", str(tmp_path)])
     ablate_cpu.main()
