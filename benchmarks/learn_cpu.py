@@ -92,19 +92,32 @@ def generated_heldout(roles: RoleModel, config: SelfPlayConfig, seed: int, n: in
     return [c for c in checked if isinstance(c, Task)]
 
 
-def generator_measures(run: RunDir, iteration: int, band: tuple[float, float]) -> dict:
-    """What the Generator did in one iteration, from its rollouts and the synthesis metrics."""
+def iteration_measures(run: RunDir, iteration: int, band: tuple[float, float]) -> dict:
+    """What one iteration did in training, from its Generator rollouts and the run's metrics."""
     rollouts = read_jsonl(run.path(f"iter_{iteration:02d}", "generator_rollouts.jsonl"))
-    synthesis = next(m for m in read_jsonl(run.path("metrics.jsonl")) if m.get("phase") == "synthesis" and m["iteration"] == iteration)
+    metrics = [m for m in read_jsonl(run.path("metrics.jsonl")) if m["iteration"] == iteration]
+    synthesis = next(m for m in metrics if m["phase"] == "synthesis")
     p_hats = [r["p_hat"] for r in rollouts if r["p_hat"] is not None]
     return {
+        **{f"{role}_train_reward": _mean([m["reward"] for m in metrics if m["phase"] == f"{role}_trl" and "reward" in m])
+           for role in ("generator", "solver")},  # TRL's mean reward of each GRPO step, averaged over the phase
         "rollout_parse_rate": sum(r["parse_error"] is None for r in rollouts) / len(rollouts) if rollouts else None,
         "accept_rate": synthesis["selected"] / synthesis["candidates"],
         "sound_candidates": synthesis["verified_unique"], "reject_reasons": synthesis["reject_reasons"],
-        "mean_p_hat": sum(p_hats) / len(p_hats) if p_hats else None,
+        "mean_p_hat": _mean(p_hats),
         "frontier_share": sum(band[0] <= p <= band[1] for p in p_hats) / len(p_hats) if p_hats else None,
         "probed_rollouts": len(p_hats),
     }  # fmt: skip
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def train_minutes(run: RunDir) -> float:
+    """Self-play time from the phases' own timings, so a resumed run still reports its whole cost."""
+    seconds = [m["seconds"] for m in read_jsonl(run.path("metrics.jsonl")) if m["phase"].endswith("_done") or m["phase"] == "synthesis"]
+    return round(sum(seconds) / 60, 1)
 
 
 def solver_measures(summary: dict) -> dict:
@@ -125,9 +138,7 @@ def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = 
         tasks = generated_heldout(RoleModel.load(config.model), config, seed) + HAND_WRITTEN
         atomic_write_text(heldout_path, "".join(t.to_json() + "\n" for t in tasks))
     heldout = [Task.from_dict(d) for d in read_jsonl(heldout_path)]
-    start = time.perf_counter()
     run = run_selfplay(config, log=log)
-    train_minutes = (time.perf_counter() - start) / 60
     roles = RoleModel.load(config.model)  # fresh: its Solver weights are the base model's, for the "base" row
     eval_config = EvalConfig(limit=BFCL_LIMIT, seed=0, max_new_tokens=BFCL_TOKENS, exemplars=config.exemplars)
     rows = []
@@ -139,10 +150,10 @@ def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = 
         summaries = evaluate(roles, out / "learning" / name, eval_config, adapter, heldout, log=lambda _: None)
         row = {"seed": seed, "after": name, **solver_measures(next(iter(summaries.values())))}
         if adapter is not None:
-            row.update(generator_measures(run, i - 1, config.rewards.band))
+            row.update(iteration_measures(run, i - 1, config.rewards.band))
         rows.append(row)
         log(json.dumps(row))
-    rows[-1]["train_minutes"] = round(train_minutes, 1)
+    rows[-1]["train_minutes"] = train_minutes(run)
     return rows
 
 
@@ -152,7 +163,8 @@ def _merge(sizes: dict, overrides: dict) -> dict:
 
 
 MEASURES = ("heldout_reward", "heldout_exact_match", "no_call_accuracy", "bfcl_overall", "bfcl_irrelevance",
-            "rollout_parse_rate", "accept_rate", "mean_p_hat", "frontier_share")  # fmt: skip
+            "solver_train_reward", "generator_train_reward", "rollout_parse_rate", "accept_rate", "mean_p_hat",
+            "frontier_share")  # fmt: skip
 
 
 def print_table(rows: list[dict]) -> None:
@@ -178,13 +190,15 @@ def plot(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     stages = list(dict.fromkeys(r["after"] for r in rows))
-    fig, axes = plt.subplots(3, 3, figsize=(13, 9))
+    fig, axes = plt.subplots(3, 4, figsize=(17, 9))
     for ax, measure in zip(axes.flat, MEASURES):
         for seed in sorted({r["seed"] for r in rows}):
             points = [(stages.index(r["after"]), r[measure]) for r in rows if r["seed"] == seed and r.get(measure) is not None]
             if points:
                 ax.plot(*zip(*points), marker="o", label=f"seed {seed}")
         ax.set(title=measure, xticks=range(len(stages)), xticklabels=stages)
+    for ax in axes.flat[len(MEASURES):]:
+        ax.axis("off")
     axes.flat[0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

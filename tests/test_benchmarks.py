@@ -32,9 +32,11 @@ def test_learn_cpu_records_every_measure_and_keeps_earlier_seeds(tmp_path, monke
     assert rows[0] == earlier
     assert [(r["seed"], r["after"]) for r in rows[1:]] == [(0, "base"), (0, "iter_00")]
     trained = rows[2]
-    for measure in learn_cpu.MEASURES[:5] + ("rollout_parse_rate", "accept_rate", "reject_reasons"):
+    for measure in learn_cpu.MEASURES[:7] + ("rollout_parse_rate", "accept_rate", "reject_reasons"):
         assert measure in trained, measure
     assert 0.0 <= trained["heldout_reward"] <= 2.0 and 0.0 <= trained["rollout_parse_rate"] <= 1.0
+    assert 0.0 <= trained["solver_train_reward"] <= 2.0  # TRL's logged step rewards reached the record
+    assert "train_minutes" in trained  # from the phases' own timings: it survives a resume
     assert (tmp_path / "learning.png").stat().st_size > 0
     held_out = _read(tmp_path / "heldout_seed_0.jsonl")
     assert {t["id"] for t in held_out} >= {t.id for t in learn_cpu.HAND_WRITTEN}
