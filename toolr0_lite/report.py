@@ -42,8 +42,10 @@ def plot_solver_and_domains(metrics: list[dict], tasks: dict[int, list[Task]], p
         ax2.bar([i + k * width for i in range(len(domains))], [counts[d] for d in domains], width, label=f"iter {iteration}")
     ax2.set_xticks(range(len(domains)), domains, rotation=60, ha="right", fontsize=7)
     ax2.set(title="Accepted tasks per domain (exemplar top-ups not counted)", ylabel="tasks")
-    if tasks:
+    if domains:
         ax2.legend(fontsize=8)
+    else:  # an empty chart would look like a plotting bug; say what it means
+        ax2.text(0.5, 0.5, "no generated task was accepted", ha="center", va="center", transform=ax2.transAxes)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
