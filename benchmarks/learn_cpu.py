@@ -33,7 +33,7 @@ from toolr0_lite.selfplay import run_selfplay
 from toolr0_lite.selfplay_config import SelfPlayConfig, load_config
 from toolr0_lite.spec import sample_specs
 
-# small_cpu with shorter phases, so that three iterations and four evaluations fit in about an hour on 2 cores.
+# small_cpu with shorter phases: three iterations and four evaluations took 42-45 min a seed on 2 cores (RESULTS.md).
 CONFIG = dict(generator={"steps": 3}, solver={"steps": 6},
               synthesis={"candidates": 32, "batch_size": 16, "heldout": 0})  # fmt: skip
 BFCL_LIMIT, BFCL_TOKENS, HELDOUT_TOKENS = 14, 128, 96
