@@ -92,20 +92,20 @@ def generated_heldout(roles: RoleModel, config: SelfPlayConfig, seed: int, n: in
     return [c for c in checked if isinstance(c, Task)]
 
 
-def iteration_measures(run: RunDir, iteration: int, band: tuple[float, float]) -> dict:
+def iteration_measures(run: RunDir, run_metrics: list[dict], iteration: int, band: tuple[float, float]) -> dict:
     """What one iteration did in training, from its Generator rollouts and the run's metrics."""
     rollouts = read_jsonl(run.path(f"iter_{iteration:02d}", "generator_rollouts.jsonl"))
-    metrics = [m for m in read_jsonl(run.path("metrics.jsonl")) if m["iteration"] == iteration]
+    metrics = [m for m in run_metrics if m["iteration"] == iteration]
     synthesis = next(m for m in metrics if m["phase"] == "synthesis")
     p_hats = [r["p_hat"] for r in rollouts if r["p_hat"] is not None]
     return {
         **{f"{role}_train_reward": _mean([m["reward"] for m in metrics if m["phase"] == f"{role}_trl" and "reward" in m])
            for role in ("generator", "solver")},  # TRL's mean reward of each GRPO step, averaged over the phase
-        "rollout_parse_rate": sum(r["parse_error"] is None for r in rollouts) / len(rollouts) if rollouts else None,
+        "rollout_parse_rate": _mean([r["parse_error"] is None for r in rollouts]),
         "accept_rate": synthesis["selected"] / synthesis["candidates"],
         "sound_candidates": synthesis["verified_unique"], "reject_reasons": synthesis["reject_reasons"],
         "mean_p_hat": _mean(p_hats),
-        "frontier_share": sum(band[0] <= p <= band[1] for p in p_hats) / len(p_hats) if p_hats else None,
+        "frontier_share": _mean([band[0] <= p <= band[1] for p in p_hats]),
         "probed_rollouts": len(p_hats),
     }  # fmt: skip
 
@@ -114,9 +114,9 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def train_minutes(run: RunDir) -> float:
+def train_minutes(run_metrics: list[dict]) -> float:
     """Self-play time from the phases' own timings, so a resumed run still reports its whole cost."""
-    seconds = [m["seconds"] for m in read_jsonl(run.path("metrics.jsonl")) if m["phase"].endswith("_done") or m["phase"] == "synthesis"]
+    seconds = [m["seconds"] for m in run_metrics if m["phase"].endswith("_done") or m["phase"] == "synthesis"]
     return round(sum(seconds) / 60, 1)
 
 
@@ -139,6 +139,7 @@ def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = 
         atomic_write_text(heldout_path, "".join(t.to_json() + "\n" for t in tasks))
     heldout = [Task.from_dict(d) for d in read_jsonl(heldout_path)]
     run = run_selfplay(config, log=log)
+    run_metrics = read_jsonl(run.path("metrics.jsonl"))
     roles = RoleModel.load(config.model)  # fresh: its Solver weights are the base model's, for the "base" row
     eval_config = EvalConfig(limit=BFCL_LIMIT, seed=0, max_new_tokens=BFCL_TOKENS, exemplars=config.exemplars)
     rows = []
@@ -150,10 +151,10 @@ def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = 
         summaries = evaluate(roles, out / "learning" / name, eval_config, adapter, heldout, log=lambda _: None)
         row = {"seed": seed, "after": name, **solver_measures(next(iter(summaries.values())))}
         if adapter is not None:
-            row.update(iteration_measures(run, i - 1, config.rewards.band))
+            row.update(iteration_measures(run, run_metrics, i - 1, config.rewards.band))
         rows.append(row)
         log(json.dumps(row))
-    rows[-1]["train_minutes"] = train_minutes(run)
+    rows[-1]["train_minutes"] = train_minutes(run_metrics)
     return rows
 
 

@@ -10,6 +10,8 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 import ablate_cpu  # noqa: E402
 import learn_cpu  # noqa: E402
 
+from toolr0_lite.rundir import read_jsonl  # noqa: E402
+
 pytestmark = pytest.mark.bfcl
 
 
@@ -18,17 +20,13 @@ def _write(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-def _read(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
 def test_learn_cpu_records_every_measure_and_keeps_earlier_seeds(tmp_path, monkeypatch):
     earlier = {"seed": 9, "after": "base", "heldout_reward": 0.5}
     _write(tmp_path / "learning.jsonl", [earlier])
     monkeypatch.setattr(sys, "argv", ["learn_cpu.py", "--preset", "tiny", "--seeds", "0", "--iterations", "1",
                                       "--out", str(tmp_path)])  # fmt: skip
     learn_cpu.main()
-    rows = _read(tmp_path / "learning.jsonl")
+    rows = read_jsonl(tmp_path / "learning.jsonl")
     assert rows[0] == earlier
     assert [(r["seed"], r["after"]) for r in rows[1:]] == [(0, "base"), (0, "iter_00")]
     trained = rows[2]
@@ -38,7 +36,7 @@ def test_learn_cpu_records_every_measure_and_keeps_earlier_seeds(tmp_path, monke
     assert 0.0 <= trained["solver_train_reward"] <= 2.0  # TRL's logged step rewards reached the record
     assert "train_minutes" in trained  # from the phases' own timings: it survives a resume
     assert (tmp_path / "learning.png").stat().st_size > 0
-    held_out = _read(tmp_path / "heldout_seed_0.jsonl")
+    held_out = read_jsonl(tmp_path / "heldout_seed_0.jsonl")
     assert {t["id"] for t in held_out} >= {t.id for t in learn_cpu.HAND_WRITTEN}
 
 
@@ -48,7 +46,7 @@ def test_ablate_cpu_adds_an_arm_to_an_earlier_table(tmp_path, monkeypatch):
     _write(tmp_path / "ablations.jsonl", earlier)
     monkeypatch.setattr(sys, "argv", ["ablate_cpu.py", "--preset", "tiny", "--arms", "no_exemplars", "--out", str(tmp_path)])
     ablate_cpu.main()
-    rows = _read(tmp_path / "ablations.jsonl")
+    rows = read_jsonl(tmp_path / "ablations.jsonl")
     assert [r["arm"] for r in rows] == ["base (no training)", "full", "no_exemplars"]
     assert rows[0] != earlier[0] and "heldout_reward" in rows[0]  # the base is scored again with the new arm
     assert rows[1] == earlier[1] and rows[2]["paper_avg"] is None
