@@ -1,12 +1,13 @@
 """The model layer on the tiny in-code model: one base, two independent roles, batching, save/load, export."""
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
 
 from toolr0_lite.config import ConfigError
-from toolr0_lite.models import ModelConfig, RoleModel
+from toolr0_lite.models import ModelConfig, RoleModel, shared_prefix_lengths
 from toolr0_lite.prompts import solver_messages
 from toolr0_lite.sources import SMOLLM2, load_base_model, resolve_source
 
@@ -19,9 +20,17 @@ PROMPTS = [
 ]
 
 
-@pytest.fixture
-def roles():
-    return RoleModel.load(ModelConfig(source="tiny", lora_r=4, lora_alpha=8))
+DTYPES = ["float32", "bfloat16"]  # "auto" picks bfloat16 on a CPU that computes it natively
+
+
+@pytest.fixture(params=DTYPES)
+def roles(request):
+    return RoleModel.load(ModelConfig(source="tiny", lora_r=4, lora_alpha=8, dtype=request.param))
+
+
+def tolerance(roles) -> float:
+    """How far two computations of the same logits may differ: float32 rounding, or bfloat16's."""
+    return 1e-5 if roles.config.dtype == "float32" else 3e-2
 
 
 def nudge(roles, role, seed=1):
@@ -104,9 +113,53 @@ def test_batches_respect_the_token_cap():
     small = RoleModel.load(ModelConfig(source="tiny", lora_r=4, max_batch_tokens=120))
     calls = []
     original = small._generate_batch
-    small._generate_batch = lambda batch, n, *a: calls.append(len(batch) * n) or original(batch, n, *a)
+    small._generate_batch = lambda batch, prefix, prefilled, n, *a: calls.append(len(batch) * n) or original(batch, prefix, prefilled, n, *a)
     out = small.generate("generator", PROMPTS, n=4, temperature=0.7, max_new_tokens=8)
     assert [len(o) for o in out] == [4, 4, 4] and sum(calls) == 12 and len(calls) > 1
+
+
+def test_the_prefix_cache_changes_nothing_but_speed(roles):
+    """Prompts that share their turns before the last (system prompt, exemplar) read them once: same answers."""
+    nudge(roles, "solver")
+    tasks = [sound_task(question=q) for q in ("Weather in Oslo for 3 days?", "Oslo, 3 days: the forecast please",
+                                              "Book a hotel in Oslo", "What about Bergen tomorrow?")]  # fmt: skip
+    prompts = [solver_messages(t, i % 2) for i, t in enumerate(tasks)] + PROMPTS  # two exemplars, plus odd ones
+    cached_config, plain_config = roles.config, replace(roles.config, prefix_cache=False)
+    for n, temperature in ((1, 0), (3, 0), (2, 0.9)):
+        cached = roles.generate("solver", prompts, n=n, temperature=temperature, max_new_tokens=10, seed=3)
+        roles.config = plain_config
+        plain = roles.generate("solver", prompts, n=n, temperature=temperature, max_new_tokens=10, seed=3)
+        roles.config = cached_config
+        assert [[g.text for g in r] for r in cached] == [[g.text for g in r] for r in plain]
+
+
+def test_shared_prefixes_follow_the_turns_before_the_last():
+    tokenizer = RoleModel.load(ModelConfig(source="tiny", lora_r=4)).tokenizer
+    prompts = [solver_messages(sound_task(question=q), 0) for q in ("Weather in Oslo?", "Weather in Bergen?")]
+    prompts += [solver_messages(sound_task(), 1), PROMPTS[0]]
+    ids = [tokenizer.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in prompts]
+    ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in ids]
+    lengths = shared_prefix_lengths(prompts, ids)
+    assert lengths[2:] == [0, 0]  # alone with its exemplar; no turns before the last
+    assert lengths[0] == lengths[1] > len(ids[0]) // 2  # the system prompt and the exemplar turn
+    assert ids[0][: lengths[0]] == ids[1][: lengths[1]] and ids[0][lengths[0] :] != ids[1][lengths[1] :]
+
+
+def test_auto_dtype_follows_the_processor(tmp_path, monkeypatch):
+    from toolr0_lite import models
+
+    avx = tmp_path / "cpuinfo"
+    avx.write_text("processor : 0\nflags : fpu sse avx512f avx512_bf16\n")
+    plain = tmp_path / "plain"
+    plain.write_text("processor : 0\nflags : fpu sse avx2\n")
+    assert models.cpu_runs_bfloat16(str(avx)) and not models.cpu_runs_bfloat16(str(plain))
+    assert not models.cpu_runs_bfloat16(str(tmp_path / "missing"))
+    if not torch.cuda.is_available():
+        monkeypatch.setattr(models, "cpu_runs_bfloat16", lambda: True)
+        assert ModelConfig().torch_dtype() == torch.bfloat16
+        assert ModelConfig(dtype="float32").torch_dtype() == torch.float32  # an explicit dtype always wins
+        monkeypatch.setattr(models, "cpu_runs_bfloat16", lambda: False)
+        assert ModelConfig().torch_dtype() == torch.float32
 
 
 def test_sampling_is_seeded(roles):
@@ -123,16 +176,16 @@ def test_adapter_round_trip_reproduces_logits(roles, tmp_path):
     folder = roles.save_role("solver", tmp_path / "solver")
     assert (folder / "adapter_config.json").is_file() and (folder / "adapter_model.safetensors").is_file()
 
-    fresh = RoleModel.load(ModelConfig(source="tiny", lora_r=4, lora_alpha=8))
+    fresh = RoleModel.load(roles.config)
     fresh.load_role("generator", folder)
-    assert torch.allclose(logits(fresh, "generator"), expected, atol=1e-6)
+    assert torch.equal(logits(fresh, "generator"), expected)
     assert not torch.allclose(logits(fresh, "solver"), expected)
 
-    plain = load_base_model(resolve_source("tiny"), roles.tokenizer, torch.float32, "cpu")  # same seed, same base
+    plain = load_base_model(resolve_source("tiny"), roles.tokenizer, roles.config.torch_dtype(), "cpu")  # same base
     peft_model = PeftModel.from_pretrained(plain, str(folder))
     with torch.no_grad():
         got = peft_model(**roles.tokenizer("The forecast for Oslo", return_tensors="pt")).logits
-    assert torch.allclose(got, expected, atol=1e-6)
+    assert torch.allclose(got, expected, atol=tolerance(roles))
 
 
 def test_load_role_rejects_a_different_shape(roles, tmp_path):
@@ -154,9 +207,8 @@ def test_merged_export_matches_the_role(roles, tmp_path):
     merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged")
     with torch.no_grad():
         got = merged(**roles.tokenizer("The forecast for Oslo", return_tensors="pt")).logits
-    assert torch.allclose(got, expected, atol=1e-5)
-    diff = max((before[k] - p).abs().max().item() for k, p in base_state(roles).items())
-    assert diff < 1e-5, diff  # unmerged again (up to float rounding)
+    assert got.dtype == expected.dtype and torch.allclose(got, expected, atol=tolerance(roles))
+    assert all(torch.equal(before[k], p) for k, p in base_state(roles).items())  # the base was never merged into
 
 
 @pytest.mark.parametrize(
@@ -216,6 +268,7 @@ def test_grpo_step_on_cpu_trains_only_the_active_role(roles, tmp_path):
 
     generator_before = roles.lora_weights("generator")
     solver_before = roles.lora_weights("solver")
+    base_before = base_state(roles)
     args = GRPOConfig(
         output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=4, max_completion_length=8,
         max_steps=1, learning_rate=0.05, beta=0.0, logging_steps=1, report_to="none", save_strategy="no",
@@ -228,7 +281,11 @@ def test_grpo_step_on_cpu_trains_only_the_active_role(roles, tmp_path):
         train_dataset=data,
         processing_class=roles.tokenizer,
     )
-    trainer.train()
+    result = trainer.train()
+    assert torch.isfinite(torch.tensor(result.training_loss))
+    assert all(p.dtype == torch.float32 for p in roles._slot.values())  # LoRA weights train in float32
+    assert all(torch.equal(base_before[k], p) for k, p in base_state(roles).items())
+    assert next(iter(base_before.values())).dtype == getattr(torch, roles.config.dtype)
     solver_after = roles.lora_weights("solver")
     assert any(not torch.equal(solver_before[k], solver_after[k]) for k in solver_after)
     generator_after = roles.lora_weights("generator")

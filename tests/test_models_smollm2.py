@@ -53,3 +53,12 @@ def test_save_load_and_merge_from_a_gguf_base(smol, tmp_path):
         got = merged(**smol.tokenizer("The forecast for Oslo", return_tensors="pt")).logits
     assert (got - expected).abs().max() < 1e-2  # float rounding of a large merged delta
     assert torch.equal(got.argmax(-1), expected.argmax(-1))
+
+
+def test_a_gguf_file_path_loads_with_its_own_tokenizer():
+    from test_sources import GGUF
+
+    roles = RoleModel.load(ModelConfig(source=str(GGUF), lora_r=4))
+    assert roles.tokenizer.eos_token == "<|im_end|>"  # the same end-of-turn fix as the smollm2-135m source
+    out = roles.generate("solver", [solver_messages(sound_task())], n=1, temperature=0, max_new_tokens=8)
+    assert out[0][0].text.strip() and out[0][0].completion_tokens <= 8

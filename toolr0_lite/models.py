@@ -15,6 +15,8 @@ paper's shared-model ablation, with no code path of its own.
 from __future__ import annotations
 
 import importlib.util
+import json
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +25,7 @@ from typing import Iterator
 import torch
 
 from toolr0_lite.config import ConfigError
-from toolr0_lite.sources import SMOLLM2, TINY, Source, load_base_model, load_tokenizer, resolve_source
+from toolr0_lite.sources import TINY, Source, load_base_model, load_tokenizer, resolve_source
 
 ROLES = ("generator", "solver")
 UNSLOTH_INSTALL = 'pip install "toolr0-lite[gpu]"'
@@ -33,10 +35,12 @@ UNSLOTH_INSTALL = 'pip install "toolr0-lite[gpu]"'
 class ModelConfig:
     """The base model, the backend and the LoRA shape shared by both roles."""
 
-    source: str = TINY  # "tiny", "smollm2-135m", a Hugging Face id, or a local folder
+    source: str = TINY  # "tiny", "smollm2-135m", a Hugging Face id, a local folder, or a .gguf file
     backend: str = "auto"  # "auto" (Unsloth on a CUDA GPU when installed, else PEFT), "peft", "unsloth"
     load_in_4bit: bool = False  # 4-bit base through bitsandbytes (CUDA only)
-    dtype: str = "auto"  # "auto" = float32 on CPU, bfloat16 (or float16) on a GPU; or float32/bfloat16/float16
+    # "auto": bfloat16 on a GPU that has it (else float16); on a CPU, bfloat16 where the processor computes it
+    # natively (avx512_bf16/amx_bf16, Arm bf16: about 1.9x float32's generation speed), else float32.
+    dtype: str = "auto"
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.0
@@ -47,6 +51,7 @@ class ModelConfig:
     max_seq_length: int = 2048  # Unsloth's context length
     max_batch_tokens: int = 16384  # cap on rows × (prompt + new tokens) per generate call
     fast_inference: bool = False  # Unsloth + vLLM generation (needs vllm installed)
+    prefix_cache: bool = True  # read the turns a call's prompts share (system prompt, exemplar) once: speed only
     trust_remote_code: bool = False  # run a model repository's own code: only when you trust it
     seed: int = 0
 
@@ -81,13 +86,27 @@ class ModelConfig:
         if self.dtype != "auto":
             return getattr(torch, self.dtype)
         if not torch.cuda.is_available():
-            return torch.float32
+            return torch.bfloat16 if cpu_runs_bfloat16() else torch.float32
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
     def check(self) -> Source:
         """Everything that can fail before loading: the backend and the source. Returns the source."""
         self.resolved_backend()
         return resolve_source(self.source)
+
+
+def cpu_runs_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether this processor has bfloat16 arithmetic in hardware (read from its feature flags, not guessed).
+
+    x86: avx512_bf16 or amx_bf16; Arm: bf16. Elsewhere (no /proc/cpuinfo, e.g. macOS) False: float32 is safe.
+    """
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return False
+    lines = re.findall(r"^(?:flags|Features)\s*:(.*)$", text, re.MULTILINE)  # one per core; the first will do
+    flags = set(lines[0].split()) if lines else set()
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
 
 
 @dataclass
@@ -202,17 +221,23 @@ class RoleModel:
 
         Prompts are sorted by length and packed into batches of at most `max_batch_tokens` (rows × (prompt
         + new tokens)), left-padded, so K samples of many prompts take few `generate` calls. On the PEFT
-        backend each prompt is read once and its `n` samples share that cache. `temperature=0` is greedy.
+        backend each prompt is read once and its `n` samples share that cache, and the turns that several
+        prompts share (system prompt, worked exemplar) are read once per call (`shared_prefix_lengths`).
+        `temperature=0` is greedy.
         """
         ids = [self.tokenizer(self.chat_prompt(m), add_special_tokens=False)["input_ids"] for m in prompts]
+        reuse = self.config.prefix_cache and self.backend == "peft"
+        prefix = shared_prefix_lengths(prompts, ids) if reuse else [0] * len(ids)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         results: list[list[Generation]] = [[] for _ in prompts]
         devices = list(range(torch.cuda.device_count()))
+        prefilled: dict[tuple[int, ...], list] = {}  # a shared prefix's keys and values, read once per call
         # A private random stream: seeded here, and the caller's (e.g. TRL's) stream is left as it was.
         with torch.random.fork_rng(devices=devices), self.active(role), self._inference():
             torch.manual_seed(seed)
             for group in self._batches(order, ids, n, max_new_tokens):
-                outputs = self._generate_batch([ids[i] for i in group], n, temperature, top_p, max_new_tokens)
+                outputs = self._generate_batch([ids[i] for i in group], [prefix[i] for i in group], prefilled, n,
+                                               temperature, top_p, max_new_tokens)  # fmt: skip
                 for row, (text, used) in enumerate(outputs):
                     i = group[row // n]
                     results[i].append(Generation(text, len(ids[i]), used))
@@ -247,23 +272,37 @@ class RoleModel:
                 FastLanguageModel.for_training(self.model)
             self.model.train(was_training)
 
-    def _generate_batch(self, batch: list[list[int]], n: int, temperature: float, top_p: float, max_new_tokens: int):
-        """`n` samples of each prompt in `batch`, row-major: (text, completion tokens) per row."""
-        from transformers import DynamicCache
+    def _generate_batch(self, batch: list[list[int]], prefix: list[int], prefilled: dict, n: int, temperature: float,
+                        top_p: float, max_new_tokens: int):  # fmt: skip
+        """`n` samples of each prompt in `batch`, row-major: (text, completion tokens) per row.
 
+        Each row is laid out as [pads][shared prefix][pads][rest of the prompt], so every prefix ends at one
+        column and every prompt at the right edge; positions count only real tokens, so this computes what
+        plain left padding does. On the PEFT backend the prefixes' keys and values come from `prefilled`
+        (read once per call), the rest of each prompt but its last token is read once, and the `n` samples
+        continue from copies of that cache.
+        """
         pad = self.tokenizer.pad_token_id
-        width = max(map(len, batch))
-        input_ids = torch.tensor([[pad] * (width - len(x)) + x for x in batch], device=self.model.device)
-        attention = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in batch], device=self.model.device)
-        shared = {}
-        if n > 1 and width > 1 and self.backend == "peft":
-            # Read each prompt (all but its last token) once; its n samples continue from copies of that cache.
-            cache = DynamicCache()
-            positions = (attention.cumsum(-1) - 1).clamp(min=0)
-            self.model(input_ids=input_ids[:, :-1], attention_mask=attention[:, :-1], position_ids=positions[:, :-1],
-                       past_key_values=cache, use_cache=True, logits_to_keep=1)  # only the cache is needed  # fmt: skip
+        width_prefix = max(prefix)
+        width_rest = max(len(x) - p for x, p in zip(batch, prefix))
+        rows, mask = [], []
+        for x, p in zip(batch, prefix):
+            rest = len(x) - p
+            rows.append([pad] * (width_prefix - p) + x[:p] + [pad] * (width_rest - rest) + x[p:])
+            mask.append([0] * (width_prefix - p) + [1] * p + [0] * (width_rest - rest) + [1] * rest)
+        input_ids = torch.tensor(rows, device=self.model.device)
+        attention = torch.tensor(mask, device=self.model.device)
+        width = width_prefix + width_rest
+        cached = {}
+        if self.backend == "peft":
+            cache = self._prefix_cache(batch, prefix, prefilled, width_prefix)
+            if width - 1 > width_prefix:
+                positions = (attention.cumsum(-1) - 1).clamp(min=0)
+                self.model(input_ids=input_ids[:, width_prefix:-1], attention_mask=attention[:, :-1],
+                           position_ids=positions[:, width_prefix:-1], past_key_values=cache, use_cache=True,
+                           logits_to_keep=1)  # only the cache is needed  # fmt: skip
             cache.batch_repeat_interleave(n)
-            shared = {"past_key_values": cache}
+            cached = {"past_key_values": cache}
         sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {"do_sample": False}
         out = self.model.generate(
             input_ids=input_ids.repeat_interleave(n, dim=0),
@@ -271,7 +310,7 @@ class RoleModel:
             max_new_tokens=max_new_tokens,
             pad_token_id=pad,
             eos_token_id=self.stop_ids,
-            **shared,
+            **cached,
             **sampling,
         )
         new = out[:, width:]
@@ -280,6 +319,35 @@ class RoleModel:
         used = ((seen == 0) | ((seen == 1) & stops)).sum(dim=1)  # tokens up to and including the first stop
         texts = self.tokenizer.batch_decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False)
         return list(zip(texts, used.tolist()))
+
+    def _prefix_cache(self, batch: list[list[int]], prefix: list[int], prefilled: dict, width: int):
+        """A cache holding each row's shared prefix, left-padded with zeros (masked) to `width` columns.
+
+        A prefix not yet in `prefilled` is read once, alone, and kept there for the rest of the call.
+        """
+        from transformers import DynamicCache
+
+        if width == 0:
+            return DynamicCache()
+        rows = []
+        for x, p in zip(batch, prefix):
+            key = tuple(x[:p])
+            if key and key not in prefilled:
+                cache = DynamicCache()
+                self.model(input_ids=torch.tensor([x[:p]], device=self.model.device), past_key_values=cache,
+                           use_cache=True, logits_to_keep=1)  # fmt: skip
+                prefilled[key] = [(layer.keys, layer.values) for layer in cache.layers]
+            rows.append((prefilled.get(key), width - p))
+        like = next(kv for kv, _ in rows if kv is not None)
+        layers = []
+        for layer, (k0, v0) in enumerate(like):
+            keys, values = [], []
+            for kv, missing in rows:
+                k, v = kv[layer] if kv is not None else (k0[:, :, :0], v0[:, :, :0])
+                keys.append(torch.nn.functional.pad(k, (0, 0, missing, 0)))
+                values.append(torch.nn.functional.pad(v, (0, 0, missing, 0)))
+            layers.append((torch.cat(keys), torch.cat(values)))
+        return DynamicCache(layers)
 
     # ---------------------------------------------------------------- saving and export
 
@@ -307,34 +375,63 @@ class RoleModel:
                 raise misfit
 
     def save_merged(self, role: str, folder: str | Path) -> Path:
-        """Export `role` merged into the base as a plain model folder (no second copy of the base is made).
+        """Export `role` merged into the base as a plain model folder.
 
-        The LoRA weights are merged into the base in place, the merged tensors are handed to a fresh model
-        skeleton (which shares them) and saved, then unmerged. This also works for a GGUF-loaded base,
-        which refuses `save_pretrained` itself.
+        Each LoRA layer's merged weight, W + (alpha/r)·BA, is computed into a new tensor (the delta in the
+        LoRA weights' float32, rounded once to the base's dtype); every other tensor is shared, not copied.
+        The base itself is never touched: an in-place merge and unmerge would round a bfloat16 base. The
+        tensors go to a fresh model skeleton and are saved, which also works for a GGUF-loaded base (it
+        refuses `save_pretrained` itself).
         """
         if self.config.load_in_4bit:
             raise ValueError("merging into a 4-bit base is lossy; load the base with load_in_4bit: false to export")
+        from peft.tuners.lora import LoraLayer
         from transformers import AutoModelForCausalLM
 
         base = self.model.get_base_model()
-        with self.active(role):
-            self.model.merge_adapter()
-            try:
-                state = {
-                    name.replace(".base_layer.", "."): tensor
-                    for name, tensor in base.state_dict().items()
-                    if "lora_" not in name
-                }
-                with torch.device("meta"):
-                    plain = AutoModelForCausalLM.from_config(base.config, dtype=base.dtype)
-                plain.load_state_dict(state, assign=True, strict=False)
-                plain.tie_weights()
-                plain.save_pretrained(str(folder), safe_serialization=True)
-                self.tokenizer.save_pretrained(str(folder))
-            finally:
-                self.model.unmerge_adapter()
+        with self.active(role), torch.no_grad():
+            state = {
+                name.replace(".base_layer.", "."): tensor
+                for name, tensor in base.state_dict().items()
+                if "lora_" not in name
+            }
+            for name, module in base.named_modules():
+                if isinstance(module, LoraLayer):
+                    weight = module.get_base_layer().weight
+                    delta = module.get_delta_weight("default")
+                    state[f"{name}.weight"] = (weight.float() + delta.float()).to(weight.dtype)
+            with torch.device("meta"):
+                plain = AutoModelForCausalLM.from_config(base.config, dtype=base.dtype)
+            plain.load_state_dict(state, assign=True, strict=False)
+            plain.tie_weights()
+            plain.save_pretrained(str(folder), safe_serialization=True)
+            self.tokenizer.save_pretrained(str(folder))
         return Path(folder)
+
+
+def shared_prefix_lengths(prompts: list[list[dict[str, str]]], ids: list[list[int]]) -> list[int]:
+    """For each prompt, how many of its leading tokens it shares with the other prompts that have the same
+    turns before the last one (0 when no other prompt does). At least one token of each prompt is left out.
+
+    >>> system = {"role": "system", "content": "s"}
+    >>> shared_prefix_lengths([[system, {"role": "user", "content": "a"}], [system, {"role": "user", "content": "b"}],
+    ...                        [{"role": "user", "content": "c"}]], [[1, 2, 3, 4], [1, 2, 5], [1, 6]])
+    [2, 2, 0]
+    """
+    groups: dict[str, list[int]] = {}
+    for i, messages in enumerate(prompts):
+        groups.setdefault(json.dumps(messages[:-1]), []).append(i)
+    lengths = [0] * len(ids)
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        first = ids[members[0]]
+        shared = min(len(ids[i]) for i in members) - 1
+        for i in members[1:]:
+            shared = next((k for k, (a, b) in enumerate(zip(first[:shared], ids[i])) if a != b), shared)
+        for i in members:
+            lengths[i] = shared
+    return lengths
 
 
 def _stop_ids(tokenizer) -> list[int]:
@@ -382,8 +479,8 @@ def _load_unsloth(source: Source, config: ModelConfig):
     """Unsloth: `FastLanguageModel` with its single "default" LoRA adapter and its fast kernels."""
     if source.gguf_file:
         raise ConfigError(
-            f"model.source: Unsloth cannot read the GGUF file of {SMOLLM2}; set backend: peft, "
-            "or source: HuggingFaceTB/SmolLM2-135M-Instruct"
+            f"model.source: Unsloth cannot read a GGUF file ({source.name}); set backend: peft, "
+            "or name the model's Hub id or folder"
         )
     import unsloth  # noqa: F401  (must come before transformers/trl are used: it patches them)
     from unsloth import FastLanguageModel
