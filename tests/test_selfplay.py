@@ -210,3 +210,47 @@ def test_a_built_wheel_ships_every_preset(tmp_path):
     names = zipfile.ZipFile(next(tmp_path.glob("*.whl"))).namelist()
     shipped = {Path(n).name for n in names if n.startswith("toolr0_lite/presets/")}
     assert shipped == {p.name for p in PRESETS.glob("*.yaml")} and "tiny.yaml" in shipped
+
+
+def test_a_kl_regularised_run_gives_each_role_its_own_reference(tmp_path, monkeypatch):
+    """beta > 0: TRL adds a "ref" copy of the slot per phase; it must never reach the other role or the base."""
+    import torch
+
+    from toolr0_lite.models import RoleModel
+
+    from toolr0_lite import selfplay
+    from toolr0_lite.rewards import completion_text
+
+    def varied(reward):  # the tiny model's rewards are all 0, so nothing would move: add a term that varies
+        return lambda *a, completions, **kw: [r + len(set(completion_text(c))) / 10
+                                              for r, c in zip(reward(*a, completions=completions, **kw), completions)]
+
+    monkeypatch.setattr(selfplay.GeneratorReward, "__call__", varied(selfplay.GeneratorReward.__call__))
+    monkeypatch.setattr(selfplay, "solver_format_reward_func", varied(selfplay.solver_format_reward_func))
+    loaded = []
+    real_load = RoleModel.load.__func__
+    monkeypatch.setattr(RoleModel, "load", classmethod(lambda cls, c: loaded.append(real_load(cls, c)) or loaded[-1]))
+    config = load_config("tiny", out=str(tmp_path), iterations=2, generator={"beta": 0.04}, solver={"beta": 0.04})
+    run_selfplay(config, log=lambda _: None)
+    roles = loaded[0]
+
+    metrics = read_jsonl(tmp_path / "metrics.jsonl")
+    for phase in ("generator_trl", "solver_trl"):
+        kl = [m["kl"] for m in metrics if m["phase"] == phase and "kl" in m]
+        assert len(kl) == 2 * config.generator.steps and any(k > 0 for k in kl), (phase, kl)  # logged, and moves
+    for role in ("generator", "solver"):
+        saved = RoleModel.load(config.model)  # a fresh base: seeded, so the same weights as the run's
+        saved.load_role(role, tmp_path / "iter_01" / role)
+        assert all(torch.equal(roles.lora_weights(role)[k], v) for k, v in saved.lora_weights(role).items())
+        assert not (tmp_path / "iter_01" / role / "ref").exists()  # only the role's own adapter is saved
+    fresh = dict(RoleModel.load(config.model).model.named_parameters())
+    assert all(torch.equal(p, fresh[n]) for n, p in roles.model.named_parameters() if "lora_" not in n)
+
+
+def test_kl_with_the_unsloth_backend_is_refused_before_loading(monkeypatch):
+    from toolr0_lite.models import ModelConfig
+
+    monkeypatch.setattr(ModelConfig, "resolved_backend", lambda self: "unsloth")
+    with pytest.raises(ConfigError, match="solver.beta: .*Unsloth.*model.backend: peft"):
+        load_config("tiny", solver={"beta": 0.04})
+    assert load_config("tiny").solver.beta == 0.0

@@ -191,7 +191,14 @@ class RoleModel:
         return {n: t.clone() for n, t in self._stash[role].items()}
 
     def for_training(self, role: str):
-        """The model to hand TRL's `GRPOTrainer`: `role` active, only the slot's LoRA weights trainable."""
+        """The model to hand TRL's `GRPOTrainer`: `role` active, only the slot's LoRA weights trainable.
+
+        With a KL term (beta > 0) TRL adds a frozen copy of the slot, the adapter "ref", as the reference: so
+        each phase's reference is its own role's weights at the start of that phase. The previous phase's
+        copy is dropped here first (TRL refuses to add a second "ref"), so one never leaks into another role.
+        """
+        if "ref" in getattr(self.model, "peft_config", {}):
+            self.model.delete_adapter("ref")
         self.activate(role)
         for name, param in self.model.named_parameters():
             param.requires_grad_(name in self._slot)
@@ -354,7 +361,7 @@ class RoleModel:
     def save_role(self, role: str, folder: str | Path) -> Path:
         """Write `role` as a standard PEFT adapter folder (safetensors), loadable by `PeftModel.from_pretrained`."""
         with self.active(role):
-            self.model.save_pretrained(str(folder), safe_serialization=True)
+            self.model.save_pretrained(str(folder), safe_serialization=True, selected_adapters=["default"])
         return Path(folder)
 
     def load_role(self, role: str, folder: str | Path) -> None:

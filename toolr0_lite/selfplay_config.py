@@ -140,6 +140,11 @@ def load_config(preset: str | None = None, path: str | Path | None = None, **ove
     data = _merge(data, {k: v for k, v in overrides.items() if v is not None})
     config = from_dict(SelfPlayConfig, data, "")
     config.model.check()  # the backend and the model source, before anything loads
+    if config.model.resolved_backend() == "unsloth":
+        for name in ("generator", "solver"):
+            if getattr(config, name).beta > 0:
+                raise ConfigError(f"{name}.beta: a KL reference needs a second adapter, which the Unsloth backend does "
+                                  "not hold; set model.backend: peft, or beta: 0")  # fmt: skip
     return config
 
 
