@@ -1,4 +1,4 @@
-"""The task pipeline of SPEC.md §6: every reject rule, dedup, Solver agreement, curriculum selection."""
+"""The task pipeline of docs/METHOD.md §5: every reject rule, dedup, Solver agreement, curriculum selection."""
 
 import json
 from collections import Counter

@@ -1,4 +1,4 @@
-"""Every reward term against the numbers of SPEC.md §4-§5."""
+"""Every reward term against the numbers of docs/METHOD.md §3-§4."""
 
 import json
 import math

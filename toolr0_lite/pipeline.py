@@ -1,4 +1,4 @@
-"""From candidate tasks to the Solver's training set (SPEC.md §6): verify → dedup → agreement → curriculum.
+"""From candidate tasks to the Solver's training set (docs/METHOD.md §5): verify → dedup → agreement → curriculum.
 
 Each stage is a pure function over records. Every candidate that drops out becomes a `Rejection` with a
 machine-readable reason, so nothing generated is lost. The frozen Solver's answers and difficulty labels
@@ -30,7 +30,7 @@ TRIVIAL_PHRASES = ("capital of", "tell me a joke")
 def verify(task: Task) -> tuple[str, str] | None:
     """The first structural defect of a parsed task as (reason code, detail), or None when it is sound.
 
-    Rules of SPEC.md §6.2, plus two of this kit: arguments the tool does not define, and a gold list that
+    Rules of docs/METHOD.md §5.2, plus two of this kit: arguments the tool does not define, and a gold list that
     disagrees with a no-call spec.
     """
     q = task.question.strip()

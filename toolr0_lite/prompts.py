@@ -1,9 +1,9 @@
 """Every prompt of the method, as chat message lists (the model layer applies the chat template).
 
-- Generator: rules in the system turn, the sampled spec in the user turn (SPEC.md §4). Optionally one
+- Generator: rules in the system turn, the sampled spec in the user turn (docs/METHOD.md §3). Optionally one
   complete example task from another domain as a prior turn: SmolLM2-135M wrote the tags in 0 of 8
   samples without one, and mostly followed them with one.
-- Solver: think, then a JSON list of calls (SPEC.md §5); an empty list when no tool fits.
+- Solver: think, then a JSON list of calls (docs/METHOD.md §4); an empty list when no tool fits.
 - Judges: the frozen Solver scores a task's quality (1-5) and labels its difficulty (easy/medium/hard).
 Each text is defined once here; rewards and the pipeline import what they need (e.g. echo detection).
 """
@@ -75,10 +75,11 @@ def generator_completion(task: Task, think: str = "") -> str:
     )
 
 
-def _tool(name: str, description: str, **params: str) -> Tool:
-    """A compact exemplar tool: each keyword is an argument name mapped to its type; all are required."""
+def tool(name: str, description: str, required: list[str] | None = None, **params: str) -> Tool:
+    """A compact tool: each keyword is an argument name mapped to its type; `required` names the required
+    ones (all of them when None). Used for the exemplars here and for hand-written benchmark tasks."""
     parameters = {p: {"type": t, "description": p.replace("_", " ")} for p, t in params.items()}
-    return Tool(name, description, parameters, list(params))
+    return Tool(name, description, parameters, list(params) if required is None else required)
 
 
 # A small built-in set of complete tasks, rotated across prompts, never from the sampled domain.
@@ -87,9 +88,9 @@ EXEMPLARS: list[tuple[Task, str]] = [
         Task(
             question="Convert 250 US dollars to euros for my trip budget.",
             tools=[
-                _tool("convert_currency", "Convert an amount between two currencies.",
+                tool("convert_currency", "Convert an amount between two currencies.",
                       amount="number", from_currency="string", to_currency="string"),
-                _tool("get_stock_price", "Get the latest price of a stock ticker.", ticker="string"),
+                tool("get_stock_price", "Get the latest price of a stock ticker.", ticker="string"),
             ],
             gold_calls=[Call("convert_currency", {"amount": 250, "from_currency": "US dollars", "to_currency": "euros"})],
             spec=Spec("finance", "single_turn", 1, 2),
@@ -100,10 +101,10 @@ EXEMPLARS: list[tuple[Task, str]] = [
         Task(
             question="Book a table for 4 at Luigi's at 7 pm and text Anna that dinner is booked.",
             tools=[
-                _tool("book_table", "Reserve a table at a restaurant.", restaurant="string", party_size="integer",
+                tool("book_table", "Reserve a table at a restaurant.", restaurant="string", party_size="integer",
                       time="string"),
-                _tool("send_text", "Send a text message to a contact.", contact="string", message="string"),
-                _tool("get_menu", "Show a restaurant's menu.", restaurant="string"),
+                tool("send_text", "Send a text message to a contact.", contact="string", message="string"),
+                tool("get_menu", "Show a restaurant's menu.", restaurant="string"),
             ],
             gold_calls=[
                 Call("book_table", {"restaurant": "Luigi's", "party_size": 4, "time": "7 pm"}),
@@ -117,9 +118,9 @@ EXEMPLARS: list[tuple[Task, str]] = [
         Task(
             question="# Conversation\nUser: Is it cold in Oslo?\nAgent: Which day do you mean?\nUser: Tomorrow, in celsius.",
             tools=[
-                _tool("get_forecast", "Get the weather forecast for a city and day.", city="string", day="string",
+                tool("get_forecast", "Get the weather forecast for a city and day.", city="string", day="string",
                       unit="string"),
-                _tool("get_air_quality", "Get the air quality index of a city.", city="string"),
+                tool("get_air_quality", "Get the air quality index of a city.", city="string"),
             ],
             gold_calls=[Call("get_forecast", {"city": "Oslo", "day": "Tomorrow", "unit": "celsius"})],
             spec=Spec("weather", "multi_turn", 1, 2),
@@ -130,9 +131,9 @@ EXEMPLARS: list[tuple[Task, str]] = [
         Task(
             question="Please translate my wedding speech into French and read it aloud at the party.",
             tools=[
-                _tool("search_flights", "Search flights between two airports on a date.", origin="string",
+                tool("search_flights", "Search flights between two airports on a date.", origin="string",
                       destination="string", date="date"),
-                _tool("get_hotel_reviews", "Get guest reviews of a hotel.", hotel="string"),
+                tool("get_hotel_reviews", "Get guest reviews of a hotel.", hotel="string"),
             ],
             gold_calls=[],
             spec=Spec("travel", "single_turn", 0, 2),
@@ -143,9 +144,9 @@ EXEMPLARS: list[tuple[Task, str]] = [
         Task(
             question="Can you repair the leaking pipe under my kitchen sink tonight?",
             tools=[
-                _tool("set_thermostat", "Set the target temperature of a thermostat.", room="string",
+                tool("set_thermostat", "Set the target temperature of a thermostat.", room="string",
                       temperature="number"),
-                _tool("turn_on_lights", "Turn on the lights in a room.", room="string"),
+                tool("turn_on_lights", "Turn on the lights in a room.", room="string"),
             ],
             gold_calls=[],
             spec=Spec("iot", "single_turn", 0, 2),
