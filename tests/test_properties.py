@@ -7,7 +7,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from toolr0_lite.parsing import UNPARSED, parse_generator_output, parse_lenient, to_calls, to_tool
-from toolr0_lite.pipeline import agreement_filter, curriculum_select, deduplicate, fingerprint, verify, verify_candidates
+from toolr0_lite.pipeline import (
+    agreement_filter,
+    curriculum_select,
+    deduplicate,
+    fingerprint,
+    verify,
+    verify_candidates,
+)
 from toolr0_lite.prompts import generator_completion, parse_difficulty, parse_judge_score
 from toolr0_lite.records import Call, Spec, Task, Tool
 from toolr0_lite.rewards import (
@@ -127,3 +134,15 @@ def test_verify_candidates_accounts_for_every_candidate(texts, spec):
     accepted, rejected = verify_candidates(texts, [spec] * len(texts))
     assert len(accepted) + len(rejected) == len(texts)
     assert all(r.reason for r in rejected)
+
+
+def test_fuzzed_completions_never_raise_or_warn():
+    """benchmarks/fuzz.py at a test's size: mutated real completions through parsing, rewards and the pipeline."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    import fuzz
+
+    n, errors, examples, warned, _ = fuzz.run(3000, seed=1)
+    assert n == 3000 and not errors and warned == 0, examples

@@ -7,11 +7,13 @@ its own range checks in `__post_init__`, TRL-style, so a bad value never reaches
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import sys
 import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
 import yaml
 
@@ -19,7 +21,29 @@ T = TypeVar("T")
 
 
 class ConfigError(ValueError):
-    """A config value is wrong; the message names the field and the fix."""
+    """A config value (or a run directory, see rundir.py) is wrong; the message names the field and the fix."""
+
+
+def run_entry_point(prog: str, main: Callable[[], int | None]) -> int:
+    """Run a command-line entry point: the kit's own errors become one line, `prog: message`, on stderr and exit
+    status 2; any other exception is a bug and keeps its traceback. Use: ``sys.exit(run_entry_point("x", main))``.
+    """
+    try:
+        return main() or 0
+    except ConfigError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 2
+
+
+def setting(default: Any, help: str) -> Any:
+    """A config field with its help beside it, TRL-style (`metadata={"help": ...}`): the one source of the
+    field's documentation, which `toolr0-lite config` prints. A list, dict or dataclass default is built
+    afresh for each config (pass the class for a nested section)."""
+    if isinstance(default, type):
+        return dataclasses.field(default_factory=default, metadata={"help": help})
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata={"help": help})
+    return dataclasses.field(default=default, metadata={"help": help})
 
 
 def from_dict(cls: type[T], data: Any, where: str) -> T:
@@ -43,7 +67,12 @@ def from_dict(cls: type[T], data: Any, where: str) -> T:
         )
     hints = typing.get_type_hints(cls)
     values = {name: _coerce(value, hints[name], f"{where}.{name}" if where else name) for name, value in data.items()}
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ConfigError as e:  # a section's own check names its fields; add the section's name
+        if not where or str(e).startswith(f"{where}.") or str(e).startswith(f"{where}:"):
+            raise
+        raise ConfigError(f"{where}.{e}") from None
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
@@ -87,15 +116,57 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
 
 def to_dict(config: Any) -> dict:
     """A dataclass config as plain data (tuples as lists), ready for YAML."""
+    return _plain(dataclasses.asdict(config))
 
-    def plain(v: Any) -> Any:
-        if isinstance(v, (list, tuple)):
-            return [plain(x) for x in v]
-        if isinstance(v, dict):
-            return {k: plain(x) for k, x in v.items()}
-        return v
 
-    return plain(dataclasses.asdict(config))
+def _plain(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_plain(x) for x in value]
+    if isinstance(value, dict):
+        return {k: _plain(x) for k, x in value.items()}
+    return value
+
+
+def parse_sets(pairs: list[str]) -> dict:
+    """Command-line settings, `SECTION.KEY=VALUE` or `KEY=VALUE`, as the mapping a YAML file would give; each
+    value is read as YAML, so numbers, booleans and lists keep their types. Validation happens afterwards, as
+    for YAML.
+
+    >>> parse_sets(["generator.steps=10", "spec.domains=[weather, travel]", "exemplars=false"])
+    {'generator': {'steps': 10}, 'spec': {'domains': ['weather', 'travel']}, 'exemplars': False}
+    """
+    settings: dict = {}
+    for pair in pairs:
+        key, equals, text = pair.partition("=")
+        names = key.strip().split(".")
+        if not equals or not all(names):
+            raise ConfigError(f"--set {pair!r}: write KEY=VALUE, e.g. --set generator.steps=10")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {pair!r}: {text!r} is not a value; quote a string, e.g. {key}='{text}'") from None
+        section = settings
+        for name in names[:-1]:
+            section = section.setdefault(name, {})
+            if not isinstance(section, dict):
+                raise ConfigError(f"--set {pair!r}: {name} is set twice, once as a value and once as a section")
+        section[names[-1]] = value
+    return settings
+
+
+def describe(config: Any, indent: str = "") -> str:
+    """A config as YAML that loads back to the same config, each field followed by its help as a comment."""
+    lines = []
+    for f in dataclasses.fields(config):
+        value, help = getattr(config, f.name), f.metadata.get("help", "")
+        comment = f"  # {help}" if help else ""
+        if dataclasses.is_dataclass(value):
+            lines.append(f"{indent}{f.name}:{comment}")
+            lines.append(describe(value, indent + "  "))
+        else:
+            text = yaml.safe_dump(_plain(value), default_flow_style=True, width=10**6).split("\n")[0]
+            lines.append(f"{indent}{f.name}: {text}{comment}")
+    return "\n".join(lines)
 
 
 def load_yaml(path: str | Path) -> Any:

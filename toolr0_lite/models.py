@@ -18,13 +18,13 @@ import importlib.util
 import json
 import re
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import torch
 
-from toolr0_lite.config import ConfigError
+from toolr0_lite.config import ConfigError, setting
 from toolr0_lite.sources import TINY, Source, load_base_model, load_tokenizer, resolve_source
 
 ROLES = ("generator", "solver")
@@ -35,25 +35,24 @@ UNSLOTH_INSTALL = 'pip install "toolr0-lite[gpu]"'
 class ModelConfig:
     """The base model, the backend and the LoRA shape shared by both roles."""
 
-    source: str = TINY  # "tiny", "smollm2-135m", a Hugging Face id, a local folder, or a .gguf file
-    backend: str = "auto"  # "auto" (Unsloth on a CUDA GPU when installed, else PEFT), "peft", "unsloth"
-    load_in_4bit: bool = False  # 4-bit base through bitsandbytes (CUDA only)
-    # "auto": bfloat16 on a GPU that has it (else float16); on a CPU, bfloat16 where the processor computes it
+    source: str = setting(TINY, "tiny, smollm2-135m, a Hugging Face id, a local folder, or a .gguf file")
+    backend: str = setting("auto", "auto (Unsloth on a CUDA GPU when installed, else PEFT), peft or unsloth")
+    load_in_4bit: bool = setting(False, "a 4-bit base through bitsandbytes (CUDA only)")
+    # auto: bfloat16 on a GPU that has it (else float16); on a CPU, bfloat16 where the processor computes it
     # natively (avx512_bf16/amx_bf16, Arm bf16: about 1.9x float32's generation speed), else float32.
-    dtype: str = "auto"
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.0
-    target_modules: list[str] = field(
-        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-    )
-    shared_weights: bool = False  # ablation: both roles train one set of LoRA weights
-    max_seq_length: int = 2048  # Unsloth's context length
-    max_batch_tokens: int = 16384  # cap on rows × (prompt + new tokens) per generate call
-    fast_inference: bool = False  # Unsloth + vLLM generation (needs vllm installed)
-    prefix_cache: bool = True  # read the turns a call's prompts share (system prompt, exemplar) once: speed only
-    trust_remote_code: bool = False  # run a model repository's own code: only when you trust it
-    seed: int = 0
+    dtype: str = setting("auto", "auto, float32, bfloat16 or float16 (auto: bfloat16 where the hardware has it)")
+    lora_r: int = setting(16, "LoRA rank of both roles")
+    lora_alpha: int = setting(32, "LoRA scale numerator: the update is (alpha / r)·BA")
+    lora_dropout: float = setting(0.0, "dropout on the LoRA input")
+    target_modules: list[str] = setting(["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+                                        "the linear layers that get LoRA weights")  # fmt: skip
+    shared_weights: bool = setting(False, "ablation: both roles train one set of LoRA weights")
+    max_seq_length: int = setting(2048, "Unsloth's context length")
+    max_batch_tokens: int = setting(16384, "cap on rows × (prompt + new tokens) per generate call")
+    fast_inference: bool = setting(False, "Unsloth + vLLM generation (needs vllm installed)")
+    prefix_cache: bool = setting(True, "read the turns a call's prompts share (system prompt, exemplar) once: speed only")
+    trust_remote_code: bool = setting(False, "run a model repository's own code: only when you trust it")
+    seed: int = setting(0, "seeds the LoRA initialisation")
 
     def __post_init__(self) -> None:
         if self.backend not in ("auto", "peft", "unsloth"):

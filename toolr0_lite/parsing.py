@@ -1,6 +1,6 @@
 """Lenient parsing of Generator and Solver outputs. Model output is untrusted data: nothing here raises on it.
 
-Both roles answer in tagged blocks. The JSON inside a block is read leniently (SPEC.md §5): code fences
+Both roles answer in tagged blocks. The JSON inside a block is read leniently (docs/METHOD.md §4): code fences
 are stripped, then it is tried as JSON, as a Python literal (`ast.literal_eval`, which evaluates no code),
 and as JSON after None/True/False are fixed; content holding a "..." placeholder is refused.
 Every failure comes back as a short reason instead of an exception, so it can be scored 0 and kept.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,7 +80,13 @@ def _strict_json(content: str) -> Any:
 
 def _python_literal(content: str) -> Any:
     # literal_eval evaluates no code; the JSON round trip turns tuples into lists and refuses sets, bytes, NaN.
-    return _strict_json(json.dumps(ast.literal_eval(content), allow_nan=False))
+    # Compiling odd model output makes Python warn ("invalid decimal literal", "invalid escape sequence"):
+    # it is untrusted text, parsed quietly.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        value = ast.literal_eval(content)
+    return _strict_json(json.dumps(value, allow_nan=False))
 
 
 def _json_after_constant_fix(content: str) -> Any:

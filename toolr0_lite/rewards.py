@@ -1,7 +1,7 @@
 """Every reward of the method as a small pure function, then combined in one place per role.
 
-Generator (SPEC.md §4):  r_G = g · (r_fmt + r_valid + r_curr),  r_curr = 0.5·r_diff + 0.5·r_sem
-Solver    (SPEC.md §5):  r_S = r_fmt + r_acc
+Generator (docs/METHOD.md §3):  r_G = g · (r_fmt + r_valid + r_curr),  r_curr = 0.5·r_diff + 0.5·r_sem
+Solver    (docs/METHOD.md §4):  r_S = r_fmt + r_acc
 
 Two defects of the released code are fixed here: r_valid checks *all* gold calls, and reads `required`
 wherever the tool schema put it (see `parsing.to_tool`). Beyond the paper, no-call tasks (empty gold
@@ -18,7 +18,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from toolr0_lite.config import ConfigError
+from toolr0_lite.config import ConfigError, setting
 from toolr0_lite.parsing import GeneratorOutput, SolverOutput, parse_solver_output, to_calls
 from toolr0_lite.prompts import is_prompt_echo
 from toolr0_lite.records import Call, Tool
@@ -57,15 +57,16 @@ def normalize(text: str) -> str:
 
 
 def _as_number(value: Any) -> float | None:
+    """A number or numeric string as a float; None for anything else, and for integers too large for a float."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
+    try:
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
             return float(value.strip().replace(",", "")) if value.strip() else None
-        except ValueError:
-            return None
+    except (ValueError, OverflowError):
+        return None
     return None
 
 
@@ -187,12 +188,12 @@ def repetition_penalties(questions: list[str], weight: float = 0.2, max_distance
 class GeneratorRewardConfig:
     """Knobs of r_G; the defaults are the paper's. Ablations set `difficulty_weight=0` or `falloff=False`."""
 
-    band: tuple[float, float] = (0.25, 0.75)  # success rates counted as "the frontier"
-    sigma: float = 0.12  # width of the Gaussian falloff outside the band
-    falloff: bool = True
-    difficulty_weight: float = 0.5  # r_curr = difficulty_weight·r_diff + semantic_weight·r_sem
-    semantic_weight: float = 0.5
-    repetition_penalty: float = 0.0  # 0 = off; the released code's value was 0.2
+    band: tuple[float, float] = setting((0.25, 0.75), "success rates p̂ counted as the frontier (r_diff = 1)")
+    sigma: float = setting(0.12, "width of the Gaussian falloff outside the band")
+    falloff: bool = setting(True, "false: r_diff is 1 inside the band and 0 outside (an ablation)")
+    difficulty_weight: float = setting(0.5, "r_curr = difficulty_weight·r_diff + semantic_weight·r_sem (0: ablation)")
+    semantic_weight: float = setting(0.5, "weight of the judge's r_sem in r_curr")
+    repetition_penalty: float = setting(0.0, "batch repetition penalty weight; 0 = off (released code: 0.2)")
 
     def __post_init__(self) -> None:
         low, high = self.band

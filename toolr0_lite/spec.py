@@ -1,4 +1,4 @@
-"""The task-spec distribution (SPEC.md §3): Tool-R0's only prior, and the user's main knob.
+"""The task-spec distribution (docs/METHOD.md §2): Tool-R0's only prior, and the user's main knob.
 
 Each Generator prompt is conditioned on a freshly sampled spec: a domain, single- or multi-turn context,
 how many gold calls, how many tools on the menu. Menus larger than the number of calls hold distractors.
@@ -11,12 +11,12 @@ The defaults below are the paper's; `SpecConfig` loads from and dumps to YAML so
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from toolr0_lite.config import ConfigError, from_dict, load_yaml, to_dict
+from toolr0_lite.config import ConfigError, from_dict, load_yaml, setting, to_dict
 from toolr0_lite.records import Spec
 
 PAPER_DOMAINS = [
@@ -33,20 +33,16 @@ CONTEXT_TYPES = ("single_turn", "multi_turn")
 class SpecConfig:
     """The spec distribution. Weights need not sum to 1; they are normalised when sampling."""
 
-    domains: list[str] = field(default_factory=lambda: list(PAPER_DOMAINS))
-    # One weight per domain, same order; empty means uniform.
-    domain_weights: list[float] = field(default_factory=list)
-    context_weights: dict[str, float] = field(default_factory=lambda: {"single_turn": 0.9, "multi_turn": 0.1})
-    # Number of gold calls for single-turn tasks (multi-turn tasks always have one).
-    num_calls_weights: dict[int, float] = field(default_factory=lambda: {1: 0.8, 2: 0.2})
-    # Menu size for one call: 2-4 uniform with total 0.4, or 5-8 uniform with total 0.6.
-    single_call_menu_weights: dict[int, float] = field(
-        default_factory=lambda: {2: 0.4 / 3, 3: 0.4 / 3, 4: 0.4 / 3, 5: 0.15, 6: 0.15, 7: 0.15, 8: 0.15}
+    domains: list[str] = setting(list(PAPER_DOMAINS), "the domains a spec is drawn from (paper: 32)")
+    domain_weights: list[float] = setting([], "one weight per domain, same order; empty means uniform")
+    context_weights: dict[str, float] = setting({"single_turn": 0.9, "multi_turn": 0.1}, "single_turn / multi_turn")
+    num_calls_weights: dict[int, float] = setting({1: 0.8, 2: 0.2}, "gold calls of a single-turn task (multi-turn: 1)")
+    single_call_menu_weights: dict[int, float] = setting(
+        {2: 0.4 / 3, 3: 0.4 / 3, 4: 0.4 / 3, 5: 0.15, 6: 0.15, 7: 0.15, 8: 0.15},
+        "menu size for one call: 2-4 uniform with total 0.4, or 5-8 uniform with total 0.6",
     )
-    # Menu size when a task has more than one call.
-    multi_call_menu_weights: dict[int, float] = field(default_factory=lambda: {3: 0.3, 4: 0.4, 5: 0.3})
-    # Share of specs whose correct answer is no call at all (0 turns it off, as in the paper).
-    no_call_share: float = 0.1
+    multi_call_menu_weights: dict[int, float] = setting({3: 0.3, 4: 0.4, 5: 0.3}, "menu size for more than one call")
+    no_call_share: float = setting(0.1, "share of specs whose correct answer is no call at all (0: the paper's)")
 
     def __post_init__(self) -> None:
         if not self.domains:
