@@ -3,8 +3,10 @@
     python recipes/run_small.py                      # the right preset for this machine
     python recipes/run_small.py --preset tiny        # a one-minute smoke run
     python recipes/run_small.py --config my.yaml --iterations 2 --out runs/mine
+    python recipes/run_small.py --preset tiny --set generator.steps=4 --set spec.no_call_share=0.2
 
-Run the same command again after a crash: it resumes where it stopped.
+Run the same command again after a crash: it resumes where it stopped. Run it with a larger --iterations
+on a finished run to continue it.
 """
 
 import argparse
@@ -12,21 +14,25 @@ import sys
 
 import torch
 
-from toolr0_lite.config import ConfigError
+from toolr0_lite.config import run_entry_point
 from toolr0_lite.selfplay import run_selfplay
 from toolr0_lite.selfplay_config import load_config
 
-if __name__ == "__main__":
+
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", help="tiny, small_cpu, colab_t4 or paper (default: by machine)")
+    parser.add_argument("--preset", help="tiny, small_cpu, qwen05_cpu, colab_t4 or paper (default: by machine)")
     parser.add_argument("--config", help="a YAML file; it overrides the preset's values")
-    parser.add_argument("--iterations", type=int)
+    parser.add_argument("--iterations", type=int, help="raise it on a finished run to continue that run")
     parser.add_argument("--out", help="run directory; an existing one is resumed")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="any setting, e.g. --set generator.steps=10 (repeatable; `toolr0-lite config` lists them)")
     args = parser.parse_args()
     preset = args.preset or (None if args.config else "colab_t4" if torch.cuda.is_available() else "small_cpu")
-    try:
-        config = load_config(preset=preset, path=args.config, iterations=args.iterations, out=args.out)
-    except ConfigError as e:
-        sys.exit(f"run_small: config error: {e}")
+    config = load_config(preset=preset, path=args.config, sets=args.set, iterations=args.iterations, out=args.out)
     print(f"run_small: preset {preset or '-'}, model {config.model.source}, {config.iterations} iteration(s)")
     run_selfplay(config)
+
+
+if __name__ == "__main__":
+    sys.exit(run_entry_point("run_small", main))

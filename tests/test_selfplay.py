@@ -142,8 +142,9 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, tiny_run):
         ({"generator": {"steps": 0}}, "generator.steps"),
         ({"solver": {"group_size": 1}}, "solver.group_size"),
         ({"generator": {"prompts_per_step": 0}}, "generator.prompts_per_step"),
-        ({"solver": {"learning_rate": 0}}, "solver: learning_rate"),
-        ({"generator": {"beta": -1}}, "generator: beta"),
+        ({"solver": {"learning_rate": 0}}, "solver.learning_rate"),
+        ({"generator": {"beta": -1}}, "generator.beta"),
+        ({"solver": {"beta": 0.04, "epsilon": 0}}, "solver.beta must be >= 0 and epsilon > 0"),
         ({"generator": {"max_completion_length": 0}}, "generator.max_completion_length"),
         ({"generator": {"stepz": 3}}, "generator: unknown key"),
         ({"generator": {"steps": "many"}}, "generator.steps"),
@@ -216,9 +217,8 @@ def test_a_kl_regularised_run_gives_each_role_its_own_reference(tmp_path, monkey
     """beta > 0: TRL adds a "ref" copy of the slot per phase; it must never reach the other role or the base."""
     import torch
 
-    from toolr0_lite.models import RoleModel
-
     from toolr0_lite import selfplay
+    from toolr0_lite.models import RoleModel
     from toolr0_lite.rewards import completion_text
 
     def varied(reward):  # the tiny model's rewards are all 0, so nothing would move: add a term that varies

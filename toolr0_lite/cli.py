@@ -1,4 +1,5 @@
-"""Console entry: `toolr0-lite run CONFIG_OR_PRESET` (self-play), `eval RUN_DIR` (evaluation), `report RUN_DIR`."""
+"""Console entry: `toolr0-lite run CONFIG_OR_PRESET` (self-play), `eval RUN_DIR` (evaluation), `report RUN_DIR`,
+`config CONFIG_OR_PRESET` (the resolved settings with their help)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from toolr0_lite.config import ConfigError
+from toolr0_lite.config import ConfigError, run_entry_point
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,8 +15,13 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run or resume self-play")
     run.add_argument("config", help="a YAML config file, or a preset name: tiny, small_cpu, colab_t4, paper")
-    run.add_argument("--iterations", type=int, help="override the number of iterations")
+    run.add_argument("--iterations", type=int, help="override the number of iterations (raise it to continue a run)")
     run.add_argument("--out", help="the run directory (an existing one is resumed)")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="any setting, e.g. --set generator.steps=10 (repeatable; `toolr0-lite config` lists them)")
+    config = commands.add_parser("config", help="print a preset's or file's resolved settings, each with its help")
+    config.add_argument("config", help="a YAML config file, or a preset name")
+    config.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="as for run")
 
     ev = commands.add_parser("eval", help="score a run's Solver (or any model) on BFCL and held-out tasks, offline")
     ev.add_argument("run", nargs="?", help="a run directory: its model, its latest Solver adapter, its held-out tasks")
@@ -31,23 +37,30 @@ def main(argv: list[str] | None = None) -> int:
     report = commands.add_parser("report", help="render a run's curriculum as report.md with figures")
     report.add_argument("run", help="a run directory")
     args = parser.parse_args(argv)
-    try:
-        if args.command == "report":
-            return _report(args)
-        return _run(args) if args.command == "run" else _eval(args, ev)
-    except ConfigError as e:
-        print(f"toolr0-lite: config error: {e}", file=sys.stderr)
-        return 2
+    commands = {"run": lambda: _run(args), "eval": lambda: _eval(args, ev), "report": lambda: _report(args),
+                "config": lambda: _config(args)}  # fmt: skip
+    return run_entry_point("toolr0-lite", commands[args.command])
+
+
+def _load(args: argparse.Namespace, **overrides):
+    from toolr0_lite.selfplay_config import load_config
+
+    is_file = args.config.endswith((".yaml", ".yml")) or Path(args.config).is_file()
+    return load_config(path=args.config if is_file else None, preset=None if is_file else args.config,
+                       sets=args.set, **overrides)  # fmt: skip
 
 
 def _run(args: argparse.Namespace) -> int:
     from toolr0_lite.selfplay import run_selfplay
-    from toolr0_lite.selfplay_config import load_config
 
-    is_file = args.config.endswith((".yaml", ".yml")) or Path(args.config).is_file()
-    config = load_config(path=args.config if is_file else None, preset=None if is_file else args.config,
-                         iterations=args.iterations, out=args.out)  # fmt: skip
-    run_selfplay(config)
+    run_selfplay(_load(args, iterations=args.iterations, out=args.out))
+    return 0
+
+
+def _config(args: argparse.Namespace) -> int:
+    from toolr0_lite.config import describe
+
+    print(describe(_load(args)))
     return 0
 
 

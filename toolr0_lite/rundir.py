@@ -3,18 +3,45 @@
 Two rules make resume exact:
 - Whole files (configs, the task set, state) are written atomically: to a temp file, then renamed.
 - JSONL files only grow, one flushed line per record. `state.json` keeps, for each JSONL file, how many
-  lines belong to finished units of work (a phase, a batch of candidates; a batch is committed by `commit()`). On start, each file is cut back
-  to that count, so a half-written line or the records of an unfinished phase are dropped, then redone.
+  lines belong to finished units of work (a phase, a batch of candidates; a batch is committed by `commit()`).
+  On start, each file is cut back to that count, so a half-written line or the records of an unfinished
+  phase are dropped, then redone.
+
+Damage from outside (a state.json cut or edited by hand, or gone while records remain) stops the run with
+one line naming the file and what to do; nothing is cut back then. Each commit keeps the previous state in
+`state.prev.json`, which can take a damaged state's place (the work since then is redone).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Iterable
 
 import jsonlines
+
+from toolr0_lite.config import ConfigError
+
+
+def iteration_name(i: int) -> str:
+    """The folder of iteration `i`, also the prefix of its units in state.json: iter_00, iter_01, …"""
+    return f"iter_{i:02d}"
+
+
+def iteration_index(name: str) -> int | None:
+    """The iteration a folder or unit belongs to, or None.
+
+    >>> iteration_index("iter_03/solver"), iteration_index("iter_12"), iteration_index("eval")
+    (3, 12, None)
+    """
+    match = re.match(r"iter_(\d+)(/|$)", name)
+    return int(match.group(1)) if match else None
+
+
+class RunDirError(ConfigError):
+    """A run directory damaged outside the kit; the message names the file and what to do."""
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -42,10 +69,30 @@ class RunDir:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.state_path = self.root / "state.json"
-        self.state: dict[str, Any] = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
+        self.state: dict[str, Any] = self._read_state()
         self.state.setdefault("done", [])  # finished units, e.g. "iter_00/generator"
         self.state.setdefault("lines", {})  # committed line count of each JSONL file
         self._roll_back()
+
+    def _read_state(self) -> dict[str, Any]:
+        """state.json, or {} for a new run; a damaged or missing one (while records exist) is refused."""
+        backup = self.root / "state.prev.json"
+        hint = (f"copy {backup.name} over it to resume from the commit before (the work since is redone), or "
+                if backup.exists() else "")  # fmt: skip
+        if not self.state_path.exists():
+            if any(self._jsonl_files()):
+                raise RunDirError(f"{self.state_path} is missing but {self.root} holds records; {hint}restore it, "
+                                  "or move the folder away to start again (nothing was changed)")  # fmt: skip
+            return {}
+        try:
+            state = json.loads(self.state_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise RunDirError(f"{self.state_path} is damaged ({e}); {hint}restore it from a backup "
+                              "(nothing was changed)") from None  # fmt: skip
+        if not isinstance(state, dict) or not isinstance(state.get("done", []), list) \
+                or not isinstance(state.get("lines", {}), dict):  # fmt: skip
+            raise RunDirError(f"{self.state_path} does not hold a run's state; {hint}restore it (nothing was changed)")
+        return state
 
     def _roll_back(self) -> None:
         """Cut every JSONL file back to its committed lines (drops torn lines and unfinished work)."""
@@ -70,7 +117,7 @@ class RunDir:
         return self.root.joinpath(*parts)
 
     def iteration(self, i: int) -> Path:
-        return self.root / f"iter_{i:02d}"
+        return self.root / iteration_name(i)
 
     def append(self, relative: str, records: Iterable[dict]) -> None:
         """Append records to a JSONL file, one flushed line each."""
@@ -80,6 +127,10 @@ class RunDir:
             for record in records:
                 f.write(json.dumps(record, ensure_ascii=False) + "\n")
                 f.flush()
+
+    def write_jsonl(self, relative: str, records: Iterable[dict]) -> None:
+        """Write a whole JSONL file at once, atomically (for files that are rewritten, not appended to)."""
+        atomic_write_text(self.root / relative, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
 
     def count(self, relative: str) -> int:
         path = self.root / relative
@@ -97,4 +148,6 @@ class RunDir:
                                for p in self._jsonl_files()}  # fmt: skip
         if unit is not None and unit not in self.state["done"]:
             self.state["done"].append(unit)
+        if self.state_path.exists():  # the last good state, for when state.json is damaged from outside
+            atomic_write_text(self.root / "state.prev.json", self.state_path.read_text())
         atomic_write_text(self.state_path, json.dumps(self.state, indent=1))

@@ -1,4 +1,4 @@
-"""The Tool-R0 loop (SPEC.md §2): Generator GRPO → task synthesis and filtering → Solver GRPO, repeated.
+"""The Tool-R0 loop (docs/METHOD.md §1): Generator GRPO → task synthesis and filtering → Solver GRPO, repeated.
 
     for each iteration:
         1. Generator phase: GRPO on the Generator's LoRA weights; each completion is scored by r_G, whose
@@ -41,6 +41,7 @@ from toolr0_lite.prompts import (
 )
 from toolr0_lite.records import Spec, Task
 from toolr0_lite.rewards import (
+    GeneratorScore,
     completion_text,
     generator_format_reward,
     question_gate,
@@ -51,7 +52,7 @@ from toolr0_lite.rewards import (
     success_rate,
     validity_reward,
 )
-from toolr0_lite.rundir import RunDir, atomic_write_text, read_jsonl
+from toolr0_lite.rundir import RunDir, RunDirError, atomic_write_text, iteration_index, iteration_name, read_jsonl
 from toolr0_lite.selfplay_config import PhaseConfig, SelfPlayConfig
 from toolr0_lite.spec import sample_specs
 
@@ -101,6 +102,13 @@ class GeneratorReward:
     def __call__(self, completions: list, spec: list[str], **_: Any) -> list[float]:
         texts = [completion_text(c) for c in completions]
         specs = [Spec(**json.loads(s)) for s in spec]
+        outs, scores, probed = self.score(texts, specs)
+        self.record(texts, specs, outs, scores, probed)
+        self.calls += 1
+        return [s.total for s in scores]
+
+    def score(self, texts: list[str], specs: list[Spec]) -> tuple[list, list[GeneratorScore], dict[str, Probe]]:
+        """Parse each completion, probe the frozen Solver on those that pass the gate, and score r_G."""
         outs = [parse_generator_output(t) for t in texts]
         to_probe = {t: o.to_task() for t, o in zip(texts, outs) if o.error is None and question_gate(o.question)}
         probed = dict(zip(to_probe, probe_tasks(self.roles, list(to_probe.values()), self.config,
@@ -114,7 +122,12 @@ class GeneratorReward:
             for score, penalty in zip(scores, repetition_penalties([o.question or "" for o in outs],
                                                                      self.config.rewards.repetition_penalty)):
                 score.repetition = penalty
-        self.run.append(f"iter_{self.iteration:02d}/generator_rollouts.jsonl", [
+        return outs, scores, probed
+
+    def record(self, texts: list[str], specs: list[Spec], outs: list, scores: list[GeneratorScore],
+               probed: dict[str, Probe]) -> None:  # fmt: skip
+        """Every completion with its terms and probes to generator_rollouts.jsonl; the step's means to metrics."""
+        self.run.append(f"{iteration_name(self.iteration)}/generator_rollouts.jsonl", [
             {"step": self.calls, "spec": asdict(sp), "text": text, "parse_error": out.error,
              "terms": asdict(score), "reward": score.total,
              "p_hat": probed[text].p_hat if text in probed else None,
@@ -131,8 +144,6 @@ class GeneratorReward:
             "p_hat_histogram": dict(sorted(Counter(round(p, 3) for p in p_hats).items())),
             "in_band": sum(self.config.rewards.band[0] <= p <= self.config.rewards.band[1] for p in p_hats),
         }])  # fmt: skip
-        self.calls += 1
-        return [s.total for s in scores]
 
 
 # ---------------------------------------------------------------- the three phases
@@ -140,15 +151,26 @@ class GeneratorReward:
 
 def train_role(roles: RoleModel, role: str, rows: list[dict], reward_funcs: list[Callable], phase: PhaseConfig,
                config: SelfPlayConfig, run: RunDir, iteration: int) -> None:  # fmt: skip
-    """One GRPO phase with TRL on `role`'s LoRA weights; TRL's logs go to metrics.jsonl."""
+    """One GRPO phase with TRL on `role`'s LoRA weights; TRL's logs go to metrics.jsonl, and to the console as
+    one short line a step (TRL's whole log dictionary too with `verbose: true`)."""
     from datasets import Dataset
     from transformers import TrainerCallback
+    from transformers.trainer_callback import ProgressCallback
     from trl import GRPOConfig, GRPOTrainer
 
     class ToMetrics(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kwargs):
             run.append("metrics.jsonl", [{"iteration": iteration, "phase": f"{role}_trl", "step": state.global_step,
                                           **(logs or {})}])  # fmt: skip
+
+    class StepLine(ProgressCallback):
+        """TRL's progress bar, with one line a step instead of its 25-key dictionary."""
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if self.training_bar is not None and logs and "reward" in logs:
+                kl = f", kl {logs['kl']:.4f}" if phase.beta > 0 and "kl" in logs else ""
+                self.training_bar.write(f"[{iteration_name(iteration)}/{role}] step {state.global_step}/{state.max_steps}: "
+                                        f"reward {logs['reward']:.3f} ± {logs.get('reward_std', 0):.3f}{kl}")  # fmt: skip
 
     cuda = torch.cuda.is_available()
     args = GRPOConfig(
@@ -176,6 +198,9 @@ def train_role(roles: RoleModel, role: str, rows: list[dict], reward_funcs: list
     trainer = GRPOTrainer(model=roles.for_training(role), args=args, reward_funcs=reward_funcs,
                           train_dataset=Dataset.from_list(rows), processing_class=roles.tokenizer,
                           callbacks=[ToMetrics()])  # fmt: skip
+    if not config.verbose:
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(StepLine())
     trainer.train()
 
 
@@ -192,7 +217,7 @@ def sample_candidates(roles: RoleModel, config: SelfPlayConfig, run: RunDir, ite
     crash); returns the new tokens written in this call."""
     from tqdm.auto import tqdm
 
-    s, name = config.synthesis, f"iter_{iteration:02d}"
+    s, name = config.synthesis, iteration_name(iteration)
     specs = sample_specs(config.spec, s.candidates, seed=config.seed * 104729 + iteration)
     tokens = 0
     for first in tqdm(range(run.count(f"{name}/candidates.jsonl"), s.candidates, s.batch_size),
@@ -217,8 +242,9 @@ def sample_candidates(roles: RoleModel, config: SelfPlayConfig, run: RunDir, ite
 
 
 def synthesize(roles: RoleModel, config: SelfPlayConfig, run: RunDir, iteration: int, log: Callable) -> list[Task]:
-    """Candidates from the frozen Generator, then the pipeline (SPEC.md §6) to the Solver's training set."""
-    s, name = config.synthesis, f"iter_{iteration:02d}"
+    """Candidates from the frozen Generator, then the pipeline (docs/METHOD.md §5) to the Solver's training set:
+    verify and dedup, set aside the held-out tasks (iteration 0), agreement, difficulty labels, curriculum."""
+    s, name = config.synthesis, iteration_name(iteration)
     start = time.perf_counter()
     resumed = run.count(f"{name}/candidates.jsonl") > 0
     tokens = sample_candidates(roles, config, run, iteration)
@@ -231,48 +257,57 @@ def synthesize(roles: RoleModel, config: SelfPlayConfig, run: RunDir, iteration:
     sound = len(tasks)
     if iteration == 0:
         tasks = set_aside_heldout(tasks, s.heldout, config.seed, run)
-
-    answers = roles.generate("solver", [solver_messages(t, _example(config, i)) for i, t in enumerate(tasks)],
-                             n=s.agreement_samples,
-                             temperature=s.agreement_temperature, max_new_tokens=config.probe.max_new_tokens,
-                             seed=config.seed + iteration) if tasks else []  # fmt: skip
-    agreed, disagreed = agreement_filter(tasks, [[g.text for g in a] for a in answers], s.agreement_min)
-    labels = roles.generate("solver", [difficulty_judge_messages(t) for t in agreed], n=1, temperature=0,
-                            max_new_tokens=config.probe.judge_max_new_tokens) if agreed else []  # fmt: skip
-    for task, label in zip(agreed, labels):
-        task.difficulty = parse_difficulty(label[0].text)
+    answers = agreement_answers(roles, tasks, config, seed=config.seed + iteration)
+    agreed, disagreed = agreement_filter(tasks, answers, s.agreement_min)
+    label_difficulty(roles, agreed, config)
     selected = curriculum_select(agreed, s.tasks, s.mix, seed=config.seed + iteration)
-    topped_up = 0
-    if len(selected) < s.min_tasks and s.on_too_few == "exemplars":
-        while len(selected) < s.min_tasks:
-            task = Task.from_dict(EXEMPLARS[topped_up % len(EXEMPLARS)][0].to_dict())
-            task.id = f"exemplar-{topped_up}"
-            selected.append(task)
-            topped_up += 1
+    topped_up = exemplar_top_up(s.min_tasks - len(selected)) if s.on_too_few == "exemplars" else []
 
-    probes = [{"task_id": t.id, "agreement_answers": [g.text for g in a]} for t, a in zip(tasks, answers)]
-    all_rejects = rejects + disagreed
-    atomic_write_text(run.path(name, "rejects.jsonl"), "".join(json.dumps(r.to_dict()) + "\n" for r in all_rejects))
-    atomic_write_text(run.path(name, "probes.jsonl"), "".join(json.dumps(p) + "\n" for p in probes))
-    atomic_write_text(run.path(name, "tasks.jsonl"), "".join(t.to_json() + "\n" for t in selected))
-    seconds = time.perf_counter() - start
+    run.write_jsonl(f"{name}/rejects.jsonl", [r.to_dict() for r in rejects + disagreed])
+    run.write_jsonl(f"{name}/probes.jsonl", [{"task_id": t.id, "agreement_answers": a} for t, a in zip(tasks, answers)])
+    run.write_jsonl(f"{name}/tasks.jsonl", [t.to_dict() for t in selected + topped_up])
     metrics = {
         "iteration": iteration, "phase": "synthesis", "candidates": len(candidates), "verified_unique": sound,
-        "heldout": sound - len(tasks), "agreed": len(agreed), "selected": len(selected) - topped_up,
-        "topped_up_with_exemplars": topped_up,
-        "reject_reasons": dict(Counter(r.reason for r in all_rejects).most_common()),
-        "domains": dict(Counter(t.spec.domain for t in selected if t.spec).most_common()),
-        "difficulty": dict(Counter(t.difficulty for t in selected).most_common()),
-        "no_call_tasks": sum(not t.gold_calls for t in selected),
-        "seconds": round(seconds, 2), "generator_tokens_per_s": None if resumed else round(tokens / seconds, 1),
+        "heldout": sound - len(tasks), "agreed": len(agreed), "selected": len(selected),
+        "topped_up_with_exemplars": len(topped_up),
+        "reject_reasons": dict(Counter(r.reason for r in rejects + disagreed).most_common()),
+        "domains": dict(Counter(t.spec.domain for t in selected + topped_up if t.spec).most_common()),
+        "difficulty": dict(Counter(t.difficulty for t in selected + topped_up).most_common()),
+        "no_call_tasks": sum(not t.gold_calls for t in selected + topped_up),
+        "seconds": round(time.perf_counter() - start, 2),
+        "generator_tokens_per_s": None if resumed else round(tokens / (time.perf_counter() - start), 1),
         "peak_memory_mib": peak_memory_mib(),
     }  # fmt: skip
     run.append("metrics.jsonl", [metrics])
     log(f"[{name}] synthesis: {len(candidates)} candidates → {sound} sound and unique ({sound - len(tasks)} held out) "
-        f"→ {len(agreed)} agreed "
-        f"→ {len(selected) - topped_up} selected" + (f" (+{topped_up} exemplars)" if topped_up else "")
+        f"→ {len(agreed)} agreed → {len(selected)} selected" + (f" (+{len(topped_up)} exemplars)" if topped_up else "")
         + f"; rejects by reason: {metrics['reject_reasons']}")  # fmt: skip
-    return selected
+    return selected + topped_up
+
+
+def agreement_answers(roles: RoleModel, tasks: list[Task], config: SelfPlayConfig, seed: int) -> list[list[str]]:
+    """The frozen Solver's near-greedy answers to each sound task, for the agreement check."""
+    s = config.synthesis
+    prompts = [solver_messages(t, _example(config, i)) for i, t in enumerate(tasks)]
+    answers = roles.generate("solver", prompts, n=s.agreement_samples, temperature=s.agreement_temperature,
+                             max_new_tokens=config.probe.max_new_tokens, seed=seed) if tasks else []  # fmt: skip
+    return [[g.text for g in a] for a in answers]
+
+
+def label_difficulty(roles: RoleModel, tasks: list[Task], config: SelfPlayConfig) -> None:
+    """The frozen Solver as judge labels each task easy, medium or hard (in place)."""
+    labels = roles.generate("solver", [difficulty_judge_messages(t) for t in tasks], n=1, temperature=0,
+                            max_new_tokens=config.probe.judge_max_new_tokens) if tasks else []  # fmt: skip
+    for task, label in zip(tasks, labels):
+        task.difficulty = parse_difficulty(label[0].text)
+
+
+def exemplar_top_up(missing: int) -> list[Task]:
+    """`missing` copies of the built-in exemplar tasks (rotating), for a Solver set that came out too small."""
+    tasks = [Task.from_dict(EXEMPLARS[k % len(EXEMPLARS)][0].to_dict()) for k in range(max(missing, 0))]
+    for k, task in enumerate(tasks):
+        task.id = f"exemplar-{k}"
+    return tasks
 
 
 def set_aside_heldout(tasks: list[Task], count: int, seed: int, run: RunDir) -> list[Task]:
@@ -282,7 +317,7 @@ def set_aside_heldout(tasks: list[Task], count: int, seed: int, run: RunDir) -> 
     agrees on; evaluation (evaluate.py) scores every Solver on these and the Solver never trains on them.
     """
     chosen = set(random.Random(seed + 7919).sample(range(len(tasks)), min(count, len(tasks) // 2)))
-    atomic_write_text(run.path("heldout.jsonl"), "".join(tasks[i].to_json() + "\n" for i in sorted(chosen)))
+    run.write_jsonl("heldout.jsonl", [tasks[i].to_dict() for i in sorted(chosen)])
     return [t for i, t in enumerate(tasks) if i not in chosen]
 
 
@@ -312,13 +347,16 @@ def peak_memory_mib() -> float:
 def run_selfplay(config: SelfPlayConfig, out: str | Path | None = None, log: Callable[[str], None] = print) -> RunDir:
     """Run (or resume) self-play into `out`; returns the run directory. Kill it any time and call it again."""
     run = RunDir(out or config.out)
+    _check_finished_adapters(run)
     _check_same_config(run, config)
     log(f"toolr0_lite: run directory {run.root} ({'resuming' if run.state['done'] else 'new run'})")
     roles = RoleModel.load(config.model)
     _restore_roles(run, roles, config.iterations)
     for it in range(config.iterations):
-        name = f"iter_{it:02d}"
+        name = iteration_name(it)
         if not run.is_done(f"{name}/generator"):
+            log(f"[{name}/generator] GRPO phase: " + ("frozen, not trained" if config.frozen_generator
+                                                       else f"{config.generator.steps} steps"))  # fmt: skip
             start = time.perf_counter()
             if not config.frozen_generator:
                 generator_phase(roles, config, run, it)
@@ -337,6 +375,7 @@ def run_selfplay(config: SelfPlayConfig, out: str | Path | None = None, log: Cal
             if len(tasks) < config.synthesis.min_tasks or not tasks:
                 log(f"[{name}] only {len(tasks)} tasks: the Solver phase is skipped this iteration (never trains on too few)")
             else:
+                log(f"[{name}/solver] GRPO phase: {config.solver.steps} steps on {len(tasks)} tasks")
                 solver_phase(roles, tasks, config, run, it)
             roles.save_role("solver", run.path(name, "solver"))
             _phase_done(run, f"{name}/solver", it, "solver_done", start, log, tasks=len(tasks))
@@ -355,17 +394,34 @@ def _phase_done(run: RunDir, unit: str, iteration: int, phase: str, start: float
     log(f"[{unit}] finished in {seconds:.0f} s")
 
 
+CONTINUABLE = ("iterations", "report_to", "verbose", "out")  # settings a run may change when it is resumed or continued
+
+
 def _check_same_config(run: RunDir, config: SelfPlayConfig) -> None:
-    """Write the resolved config once; resuming with another config would mix two runs' records.
-    `out` is left out of the comparison: the folder is the run, however its path is spelled."""
+    """Write the resolved config; resuming with another config would mix two runs' records.
+
+    Only `CONTINUABLE` settings may differ: raising `iterations` continues a run (its finished iterations
+    stay as they are), `report_to` and `verbose` are logging, and `out` may be spelt another way (the folder
+    is the run).
+    """
     path, new = run.path("config.yaml"), to_dict(config)
-    if not path.exists():
-        atomic_write_text(path, yaml.safe_dump(new, sort_keys=False))
-        return
-    changed = _changed_keys({**yaml.safe_load(path.read_text()), "out": None}, {**new, "out": None})
-    if changed:
-        raise ConfigError(f"{run.root} holds a run with another config ({', '.join(changed)} differ); resume with "
-                          "the same config or pick another --out")  # fmt: skip
+    if path.exists():
+        try:
+            old = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as e:
+            raise RunDirError(f"{path} is damaged ({str(e).splitlines()[0]}); it is the run's config: restore it, or "
+                              "delete it to resume with the config given now (it must be this run's)") from None  # fmt: skip
+        if not isinstance(old, dict):
+            raise RunDirError(f"{path} does not hold a config; restore it, or delete it to resume with the config given now")
+        changed = [k for k in _changed_keys(old, new) if k not in CONTINUABLE]
+        if changed:
+            raise ConfigError(f"{run.root} holds a run with another config ({', '.join(changed)} differ); resume with "
+                              "the same config or pick another --out")  # fmt: skip
+        started = sorted(i for i in map(iteration_index, run.state["done"]) if i is not None)
+        if started and config.iterations <= started[-1]:
+            raise ConfigError(f"iterations: {run.root} has work done in {started[-1] + 1} iteration(s); "
+                              f"set iterations to at least {started[-1] + 1} (an iteration is never undone)")  # fmt: skip
+    atomic_write_text(path, yaml.safe_dump(new, sort_keys=False))
 
 
 def _changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
@@ -380,13 +436,22 @@ def _changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
     return changed
 
 
+def _check_finished_adapters(run: RunDir) -> None:
+    """Every phase state.json lists as finished still has its adapter, checked before anything loads or is written."""
+    for unit in run.state["done"]:
+        if unit.endswith(("/generator", "/solver")) and not run.path(unit, "adapter_model.safetensors").is_file():
+            raise RunDirError(f"{run.path(unit)} is missing, though state.json lists {unit} as finished; restore the "
+                              f"folder, or take {unit!r} out of state.json's \"done\" list to redo that phase")  # fmt: skip
+
+
 def _restore_roles(run: RunDir, roles: RoleModel, iterations: int) -> None:
     """On resume, each role continues from its latest saved adapter (loaded in the order they were saved,
     so with shared weights the newest one wins)."""
     for i in range(iterations):
         for role in ("generator", "solver"):
-            if run.is_done(f"iter_{i:02d}/{role}"):
-                roles.load_role(role, run.path(f"iter_{i:02d}", role))
+            unit = f"{iteration_name(i)}/{role}"
+            if run.is_done(unit):
+                roles.load_role(role, run.path(unit))
 
 
 def mean_solver_reward(roles: RoleModel, tasks: list[Task], samples: int = 4, max_new_tokens: int = 96,
