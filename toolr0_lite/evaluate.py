@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -129,30 +129,12 @@ def table(summaries: dict[str, dict]) -> str:
 
 
 def plot(summaries: dict[str, dict], path: Path) -> Path | None:
-    """Bars per BFCL category (and aggregate), one colour per variant."""
-    import matplotlib
+    """bfcl.png: bars per BFCL category run (and the non-live aggregate), one colour per variant."""
+    from toolr0_lite.plots import plot_bfcl
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    labels = [c for c in CATEGORIES if any(c in s.get("bfcl", {}).get("categories", {}) for s in summaries.values())]
-    labels += [a for a in ("non_live_overall",) if any(a in s.get("bfcl", {}).get("aggregates", {}) for s in summaries.values())]
-    if not labels:
-        return None
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(labels)), 4))
-    width = 0.8 / len(summaries)
-    for k, (variant, s) in enumerate(summaries.items()):
-        bfcl = s.get("bfcl", {})
-        values = [100 * (bfcl.get("categories", {}).get(c, {}).get("accuracy") or bfcl.get("aggregates", {}).get(c) or 0)
-                  for c in labels]  # fmt: skip
-        ax.bar([i + k * width for i in range(len(labels))], values, width, label=variant)
-    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(labels))], labels, rotation=30, ha="right")
-    ax.set(ylabel="accuracy (%)", title="BFCL non-live (AST) and irrelevance", ylim=(0, 100))
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    run = [c for c in CATEGORIES if any(c in s.get("bfcl", {}).get("categories", {}) for s in summaries.values())]
+    run += [a for a in ("non_live_overall",) if any(a in s.get("bfcl", {}).get("aggregates", {}) for s in summaries.values())]
+    return plot_bfcl(summaries, run, path) if run else None
 
 
 # ---------------------------------------------------------------- running the model
@@ -233,7 +215,7 @@ def evaluate_run(run_dir: str | Path, config: EvalConfig, out: str | Path | None
     adapter = latest_solver(root)
     if adapter is None:
         raise ConfigError(f"{root} has no finished Solver phase yet; run it further, or evaluate the base with --model")
-    config.exemplars = run_config.exemplars
+    config = replace(config, exemplars=run_config.exemplars)  # prompt as the run trained; the caller's config stays
     heldout = tasks if tasks is not None else [Task.from_dict(d) for d in read_jsonl(root / "heldout.jsonl")]
     if not heldout:
         log(f"toolr0_lite: {root} has no held-out tasks (the Generator wrote none sound in iteration 0); BFCL only")
