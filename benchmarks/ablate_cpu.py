@@ -1,8 +1,8 @@
-"""The paper's ablations (SPEC.md §8) at a CPU budget: one short self-play iteration of SmolLM2-135M per arm.
+"""The paper's ablations (docs/METHOD.md §6) at a CPU budget: one short self-play iteration of SmolLM2-135M per arm.
 
 Every arm runs the same seed and sizes (`SIZES`, smaller than learn_cpu.py's: one iteration, 2 Generator
 steps, 3 Solver steps, 8 candidates) with one ablation flag of the loop set, then its Solver is scored on
-learn_cpu.py's fixed held-out set and BFCL subset (1 item per category, 128 new tokens). The base Solver is
+the fixed held-out set of common.py and BFCL subset (1 item per category, 128 new tokens). The base Solver is
 scored once. It prints one table beside the paper's ablation averages (Qwen2.5-1.5B, full fine-tuning, five
 benchmarks: not comparable in level, only in direction) and writes `ablations.jsonl`.
 
@@ -17,10 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-import learn_cpu  # noqa: E402  (the held-out set, the measures and the evaluation are learn_cpu's)
+from common import learn, write_jsonl
 
-from toolr0_lite.rundir import atomic_write_text, read_jsonl  # noqa: E402
+from toolr0_lite.config import run_entry_point
+from toolr0_lite.rundir import read_jsonl
 
 SIZES = dict(generator={"steps": 2}, solver={"steps": 3}, synthesis={"candidates": 8, "batch_size": 8, "heldout": 0})
 ARMS = {  # arm: (config overrides, the paper's average on its five benchmarks, or None where it has none)
@@ -42,22 +42,21 @@ def main() -> None:
     parser.add_argument("--out", default="runs/ablate_cpu")
     parser.add_argument("--preset", default="small_cpu", help="tiny: a smoke run of the script itself")
     args = parser.parse_args()
-    learn_cpu.BFCL_LIMIT = 7
     out, start = Path(args.out), time.perf_counter()
     # Rows of arms not rerun are kept, so arms can be measured one run at a time into the same table.
     rows = [r for r in read_jsonl(out / "ablations.jsonl") if r["arm"] not in args.arms and r["after"] != "base"]
     for k, arm in enumerate(args.arms):
         overrides, paper = ARMS[arm]
         arm_start = time.perf_counter()
-        scored = learn_cpu.learn(out / arm, args.seed, 1, {**SIZES, **overrides}, args.preset, score_base=k == 0,
-                                 log=lambda _: None)  # fmt: skip
+        scored = learn(out / arm, args.seed, 1, {**SIZES, **overrides}, args.preset, score_base=k == 0,
+                                 bfcl_items=7, log=lambda _: None)  # fmt: skip
         for row in scored:
             row["arm"] = "base (no training)" if row["after"] == "base" else arm
             row["paper_avg"] = paper if row["after"] != "base" else 24.85
             row["minutes"] = round((time.perf_counter() - arm_start) / 60, 1)
             rows.insert(0 if row["after"] == "base" else len(rows), row)  # the base row leads the table
             print(json.dumps(row), flush=True)
-        atomic_write_text(out / "ablations.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+        write_jsonl(out / "ablations.jsonl", rows)
 
     print(f"\n{'arm':22}{'paper avg':>10}" + "".join(f"{m:>21}" for m in MEASURES) + f"{'min':>6}")
     for row in rows:
@@ -67,4 +66,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_entry_point("ablate_cpu", main))

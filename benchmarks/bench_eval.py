@@ -12,9 +12,11 @@ It also prints the base model's BFCL accuracy on the subset, from the batched an
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from toolr0_lite.bfcl import load_items
+from toolr0_lite.config import run_entry_point
 from toolr0_lite.evaluate import bfcl_record, summarize, table
 from toolr0_lite.models import ModelConfig, RoleModel
 from toolr0_lite.prompts import solver_messages
@@ -55,4 +57,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_entry_point("bench_eval", main))

@@ -15,41 +15,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 import traceback
 from pathlib import Path
 
-QWEN25_15B = dict(  # Qwen2.5-1.5B-Instruct's config.json, as published
-    architectures=["Qwen2ForCausalLM"], model_type="qwen2", hidden_size=1536, intermediate_size=8960,
-    num_hidden_layers=28, num_attention_heads=12, num_key_value_heads=2, vocab_size=151936,
-    max_position_embeddings=32768, rope_theta=1000000.0, rms_norm_eps=1e-6, tie_word_embeddings=True,
-    hidden_act="silu", torch_dtype="bfloat16",
-)  # fmt: skip
+from common import child_main, run_arms, write_random_model  # before torch: Unsloth patches on import
+
 BACKENDS = {
     "peft-bf16": dict(backend="peft", load_in_4bit=False),
     "unsloth-4bit": dict(backend="unsloth", load_in_4bit=True),
     "peft-4bit": dict(backend="peft", load_in_4bit=True),
 }
-
-
-def write_random_model(folder: Path) -> None:
-    """A Qwen2.5-1.5B-shaped model with random bf16 weights and the kit's tiny tokenizer."""
-    import torch
-    from transformers import AutoModelForCausalLM, Qwen2Config
-
-    from toolr0_lite.sources import build_tiny_tokenizer
-
-    tokenizer = build_tiny_tokenizer()
-    config = Qwen2Config(**{k: v for k, v in QWEN25_15B.items() if k not in ("architectures", "model_type", "torch_dtype")},
-                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, bos_token_id=None)  # fmt: skip
-    torch.manual_seed(0)
-    with torch.device("cuda"):
-        model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
-    model.save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
 
 
 def check_backend(name: str, folder: str) -> dict:
@@ -166,27 +143,11 @@ def main() -> None:
         start = time.perf_counter()
         write_random_model(folder)
         print(f"wrote a random Qwen2.5-1.5B-shaped model to {folder} in {time.perf_counter() - start:.0f} s", flush=True)
-    results = []
-    for name in args.backends:
-        try:
-            proc = subprocess.run([sys.executable, __file__, "--child", name, str(folder)], capture_output=True,
-                                  text=True, timeout=args.timeout,
-                                  env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})  # fmt: skip
-            lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-            result = json.loads(lines[-1][7:]) if lines else {"backend": name, "error": proc.stderr[-3000:]}
-        except subprocess.TimeoutExpired as e:
-            result = {"backend": name, "error": f"timed out after {args.timeout} s", "stderr": str(e.stderr)[-2000:]}
-        results.append(result)
-        print(json.dumps(result, indent=1), flush=True)
-        Path(args.json).write_text(json.dumps(results, indent=1))  # after each backend: a later hang loses nothing
+    run_arms(__file__, args.backends, folder, args.timeout, "backend", Path(args.json))
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--child":
-        try:
-            print("RESULT " + json.dumps(check_backend(sys.argv[2], sys.argv[3])), flush=True)
-        except Exception:  # report the failure of this backend and let the others run
-            print("RESULT " + json.dumps({"backend": sys.argv[2], "error": traceback.format_exc()[-3000:]}), flush=True)
-            raise SystemExit(1)
+        child_main(check_backend, "backend")
     else:
         main()

@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
-import traceback
 from pathlib import Path
+
+from common import child_main, run_arms, write_random_model  # before torch: Unsloth patches on import
 
 ARMS = {
     "trl-default": dict(backend="peft", steps=1, steps_per_generation=1),
@@ -110,23 +109,8 @@ def main() -> None:
     args = parser.parse_args()
     folder = Path(args.folder)
     if not (folder / "config.json").exists():
-        sys.path.insert(0, str(Path(__file__).parent))
-        from gpu_check import write_random_model
-
         write_random_model(folder)
-    results = []
-    for name in args.arms:
-        try:
-            proc = subprocess.run([sys.executable, __file__, "--child", name, str(folder)], capture_output=True, text=True,
-                                  timeout=args.timeout, env={**os.environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
-            lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-            result = json.loads(lines[-1][7:]) if lines else {"arm": name, "error": proc.stderr[-3000:],
-                                                              "stdout": proc.stdout[-1500:]}  # fmt: skip
-        except subprocess.TimeoutExpired as e:
-            result = {"arm": name, "error": f"timed out after {args.timeout} s", "stdout": str(e.stdout)[-2000:]}
-        results.append(result)
-        print(json.dumps(result, indent=1), flush=True)
-        Path(args.json).write_text(json.dumps(results, indent=1))
+    results = run_arms(__file__, args.arms, folder, args.timeout, "arm", Path(args.json))
     done = {r["arm"]: r for r in results if "error" not in r}
     for arm in (a for a in done if a != "trl-default" and "trl-default" in done):
         for role in ("generator", "solver"):
@@ -137,10 +121,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--child":
-        try:
-            print("RESULT " + json.dumps(run_arm(sys.argv[2], sys.argv[3])), flush=True)
-        except Exception:
-            print("RESULT " + json.dumps({"arm": sys.argv[2], "error": traceback.format_exc()[-3000:]}), flush=True)
-            raise SystemExit(1)
+        child_main(run_arm, "arm")
     else:
         main()

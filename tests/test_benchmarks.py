@@ -8,6 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 import ablate_cpu  # noqa: E402
+import common  # noqa: E402
 import learn_cpu  # noqa: E402
 
 from toolr0_lite.rundir import read_jsonl  # noqa: E402
@@ -37,7 +38,7 @@ def test_learn_cpu_records_every_measure_and_keeps_earlier_seeds(tmp_path, monke
     assert "train_minutes" in trained  # from the phases' own timings: it survives a resume
     assert (tmp_path / "learning.png").stat().st_size > 0
     held_out = read_jsonl(tmp_path / "heldout_seed_0.jsonl")
-    assert {t["id"] for t in held_out} >= {t.id for t in learn_cpu.HAND_WRITTEN}
+    assert {t["id"] for t in held_out} >= {t.id for t in common.HAND_WRITTEN}
 
 
 def test_ablate_cpu_adds_an_arm_to_an_earlier_table(tmp_path, monkeypatch):

@@ -5,13 +5,12 @@ from dataclasses import replace
 
 import pytest
 import torch
+from helpers import sound_task
 
 from toolr0_lite.config import ConfigError
 from toolr0_lite.models import ModelConfig, RoleModel, shared_prefix_lengths
 from toolr0_lite.prompts import solver_messages
 from toolr0_lite.sources import SMOLLM2, load_base_model, resolve_source
-
-from helpers import sound_task
 
 PROMPTS = [
     [{"role": "user", "content": "hi"}],
@@ -252,7 +251,8 @@ def test_hub_ids_and_folders_resolve_without_loading(tmp_path):
     assert resolve_source(str(tmp_path)).path == str(tmp_path)
 
 
-def test_grpo_step_on_cpu_trains_only_the_active_role(roles, tmp_path):
+@pytest.mark.parametrize("beta", [0.0, 0.04])
+def test_grpo_step_on_cpu_trains_only_the_active_role(roles, tmp_path, beta):
     """One TRL GRPO step on CPU through the role model: a bad trl pin (e.g. 1.15.0) fails here."""
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
@@ -271,7 +271,7 @@ def test_grpo_step_on_cpu_trains_only_the_active_role(roles, tmp_path):
     base_before = base_state(roles)
     args = GRPOConfig(
         output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=4, max_completion_length=8,
-        max_steps=1, learning_rate=0.05, beta=0.0, logging_steps=1, report_to="none", save_strategy="no",
+        max_steps=1, learning_rate=0.05, beta=beta, logging_steps=1, report_to="none", save_strategy="no",
         use_cpu=True, bf16=False,
     )  # fmt: skip
     trainer = GRPOTrainer(
@@ -281,6 +281,9 @@ def test_grpo_step_on_cpu_trains_only_the_active_role(roles, tmp_path):
         train_dataset=data,
         processing_class=roles.tokenizer,
     )
+    lora = sum(p.numel() for p in roles._slot.values())
+    ref = sum(p.numel() for n, p in roles.model.named_parameters() if ".ref." in n)
+    assert ref == (lora if beta > 0 else 0)  # the KL reference costs one set of LoRA weights, never a base
     result = trainer.train()
     assert torch.isfinite(torch.tensor(result.training_loss))
     assert all(p.dtype == torch.float32 for p in roles._slot.values())  # LoRA weights train in float32

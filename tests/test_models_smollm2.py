@@ -2,20 +2,21 @@
 
 import pytest
 import torch
+from helpers import sound_task
 from test_models import PROMPTS, logits, nudge
 
 from toolr0_lite.models import ModelConfig, RoleModel
 from toolr0_lite.prompts import solver_messages
 from toolr0_lite.sources import SMOLLM2
 
-from helpers import sound_task
-
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def smol():
-    return RoleModel.load(ModelConfig(source=SMOLLM2, lora_r=8, lora_alpha=16))
+    """float32: these tests check exact equalities (batched vs alone, export vs live) that bfloat16 rounding breaks
+    when the batch's shape changes; bfloat16 is checked below (prefix cache) and on the tiny model (training)."""
+    return RoleModel.load(ModelConfig(source=SMOLLM2, lora_r=8, lora_alpha=16, dtype="float32"))
 
 
 def test_roles_are_independent_on_smollm2(smol):
@@ -62,3 +63,20 @@ def test_a_gguf_file_path_loads_with_its_own_tokenizer():
     assert roles.tokenizer.eos_token == "<|im_end|>"  # the same end-of-turn fix as the smollm2-135m source
     out = roles.generate("solver", [solver_messages(sound_task())], n=1, temperature=0, max_new_tokens=8)
     assert out[0][0].text.strip() and out[0][0].completion_tokens <= 8
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_the_prefix_cache_changes_nothing_on_smollm2(dtype):
+    """The kit's real prompts (system prompt and rotating exemplar shared): cached and uncached answers agree."""
+    from dataclasses import replace
+
+    roles = RoleModel.load(ModelConfig(source=SMOLLM2, lora_r=8, lora_alpha=16, dtype=dtype))
+    tasks = [sound_task(question=q) for q in ("What will the weather be in Oslo tomorrow?",
+                                              "Forecast for Bergen over the next 3 days, please.",
+                                              "Book a hotel room in Oslo for Friday.")]  # fmt: skip
+    prompts = [solver_messages(t, i % 2) for i, t in enumerate(tasks)] + [solver_messages(sound_task(), 0)]
+    cached = roles.generate("solver", prompts, n=2, temperature=0, max_new_tokens=24)
+    roles.config = replace(roles.config, prefix_cache=False)
+    plain = roles.generate("solver", prompts, n=2, temperature=0, max_new_tokens=24)
+    assert [[g.text for g in r] for r in cached] == [[g.text for g in r] for r in plain]
+    assert any(r[0].text.strip() for r in cached)

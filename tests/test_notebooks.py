@@ -50,3 +50,16 @@ def test_quickstart_colab_stops_at_the_gpu_cell_without_a_gpu(tmp_path, monkeypa
         execute("quickstart_colab.ipynb", tmp_path, monkeypatch, smoke=False)
     assert failure.value.ename == "SystemExit" and "No CUDA GPU here" in failure.value.evalue
     assert not (tmp_path / "runs").exists()  # nothing after the GPU cell ran
+
+
+def test_one_repository_url_everywhere():
+    """pyproject.toml names the repository once; the README's Colab badge and the notebook's install cell use it."""
+    import re
+
+    root = NOTEBOOKS.parent
+    url = re.search(r'^Repository = "([^"]+)"', (root / "pyproject.toml").read_text(), re.MULTILINE).group(1)
+    path = url.removeprefix("https://github.com/")
+    readme, notebook = (root / "README.md").read_text(), (NOTEBOOKS / "quickstart_colab.ipynb").read_text()
+    assert f"colab.research.google.com/github/{path}/blob/main/notebooks/quickstart_colab.ipynb" in readme
+    assert f"git+{url}" in notebook
+    assert set(re.findall(r"github\.com/([\w.-]+/[\w.-]+)", readme + notebook)) == {path}

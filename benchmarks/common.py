@@ -1,0 +1,273 @@
+"""What the benchmark scripts share: the fixed held-out tasks, one seed's learning run and its measures,
+the offline 0.5B model's location, and the runner that gives each GPU arm a process of its own.
+
+The scripts import this module, never each other (`sys.path` holds the benchmarks folder when a script runs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import traceback
+from collections import Counter
+from pathlib import Path
+from typing import Callable
+
+from toolr0_lite.evaluate import EvalConfig, evaluate
+from toolr0_lite.models import RoleModel
+from toolr0_lite.pipeline import verify_and_deduplicate
+from toolr0_lite.prompts import generator_messages, tool
+from toolr0_lite.records import Call, Spec, Task
+from toolr0_lite.rundir import RunDir, atomic_write_text, iteration_name, read_jsonl
+from toolr0_lite.selfplay import run_selfplay
+from toolr0_lite.selfplay_config import SelfPlayConfig, load_config, merge_settings
+from toolr0_lite.spec import sample_specs
+
+OFFLINE_QWEN = Path(os.environ.get("TOOLR0_CACHE", Path.home() / ".cache" / "toolr0_lite")) / \
+    "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"  # written by offline_qwen.py  # fmt: skip
+
+# ---------------------------------------------------------------- the learning measurement (learn_cpu, ablate_cpu)
+
+SIZES = {  # preset: what the benchmark changes in it, the BFCL subset, and how many specs the base Generator tries
+    # small_cpu with shorter phases: three iterations and four evaluations took 42-45 min a seed on 2 cores.
+    "small_cpu": dict(config=dict(generator={"steps": 3}, solver={"steps": 6},
+                                  synthesis={"candidates": 32, "batch_size": 16, "heldout": 0}),
+                      bfcl_items=14, bfcl_tokens=128, generated_specs=16),
+    # The 0.5B preset as it is; at least 70 BFCL items and 40 held-out tasks, so a change can show.
+    "qwen05_cpu": dict(config=dict(synthesis={"heldout": 0}), bfcl_items=70, bfcl_tokens=192, generated_specs=64),
+    "tiny": dict(config={}, bfcl_items=14, bfcl_tokens=128, generated_specs=4),
+}  # fmt: skip
+MAX_GENERATED = 32  # base-Generator tasks kept in the held-out set
+
+
+HAND_WRITTEN = [
+    Task("Play the song Blue in Green by Miles Davis in the living room.",
+         [tool("play_song", "Play a song on a speaker.", ["title"], title="string", artist="string", room="string"),
+          tool("set_volume", "Set a speaker's volume.", ["level"], level="integer")],
+         [Call("play_song", {"title": "Blue in Green", "artist": "Miles Davis", "room": "living room"})],
+         Spec("music", "single_turn", 1, 2), id="hand-0"),
+    Task("How many steps did I walk yesterday?",
+         [tool("get_step_count", "Steps walked on a date.", ["date"], date="string"),
+          tool("log_meal", "Log a meal.", ["meal"], meal="string")],
+         [Call("get_step_count", {"date": "yesterday"})], Spec("health", "single_turn", 1, 2), id="hand-1"),
+    Task("Translate 'good morning' into Japanese.",
+         [tool("translate_text", "Translate text.", ["text", "target_language"], text="string", target_language="string"),
+          tool("detect_language", "Detect a text's language.", ["text"], text="string")],
+         [Call("translate_text", {"text": "good morning", "target_language": "Japanese"})],
+         Spec("education", "single_turn", 1, 2), id="hand-2"),
+    Task("Create a calendar event called Dentist on June 4 at 3 pm and remind me one hour before.",
+         [tool("create_event", "Create a calendar event.", ["title", "date", "time"], title="string", date="string", time="string"),
+          tool("set_reminder", "Set a reminder.", ["message", "minutes_before"], message="string", minutes_before="integer")],
+         [Call("create_event", {"title": "Dentist", "date": "June 4", "time": "3 pm"}),
+          Call("set_reminder", {"message": "Dentist", "minutes_before": 60})],
+         Spec("productivity", "single_turn", 2, 2), id="hand-3"),
+    Task("Track my package with number ZX4471.",
+         [tool("track_package", "Track a shipment.", ["tracking_number"], tracking_number="string"),
+          tool("cancel_order", "Cancel an order.", ["order_id"], order_id="string")],
+         [Call("track_package", {"tracking_number": "ZX4471"})], Spec("ecommerce", "single_turn", 1, 2), id="hand-4"),
+    Task("What is the stock price of NVDA right now?",
+         [tool("get_stock_price", "Current price of a stock.", ["symbol"], symbol="string"),
+          tool("get_news", "News about a topic.", ["topic"], topic="string")],
+         [Call("get_stock_price", {"symbol": "NVDA"})], Spec("finance", "single_turn", 1, 2), id="hand-5"),
+    Task("Can you fold my laundry for me?",
+         [tool("play_song", "Play a song on a speaker.", ["title"], title="string"),
+          tool("get_step_count", "Steps walked on a date.", ["date"], date="string")],
+         [], Spec("smart_home", "single_turn", 0, 2), id="hand-6"),
+    Task("Write me a poem about autumn leaves.",
+         [tool("get_stock_price", "Current price of a stock.", ["symbol"], symbol="string"),
+          tool("track_package", "Track a shipment.", ["tracking_number"], tracking_number="string")],
+         [], Spec("entertainment", "single_turn", 0, 2), id="hand-7"),
+    Task("Turn the thermostat in the bedroom to 21 degrees.",
+         [tool("set_temperature", "Set a room's thermostat.", ["room", "degrees"], room="string", degrees="integer"),
+          tool("turn_on_light", "Turn on a room's lights.", ["room"], room="string"),
+          tool("lock_door", "Lock a door.", ["door"], door="string")],
+         [Call("set_temperature", {"room": "bedroom", "degrees": 21})], Spec("iot", "single_turn", 1, 3), id="hand-8"),
+    Task("Find flights from Lisbon to Berlin on March 3.",
+         [tool("search_flights", "Search flights.", ["origin", "destination", "date"], origin="string",
+                destination="string", date="string"),
+          tool("book_hotel", "Book a hotel.", ["city"], city="string")],
+         [Call("search_flights", {"origin": "Lisbon", "destination": "Berlin", "date": "March 3"})],
+         Spec("travel", "single_turn", 1, 2), id="hand-9"),
+    Task("What is 17 percent of 2300?",
+         [tool("percentage_of", "A percentage of a number.", ["percent", "value"], percent="number", value="number"),
+          tool("square_root", "Square root of a number.", ["value"], value="number")],
+         [Call("percentage_of", {"percent": 17, "value": 2300})], Spec("math", "single_turn", 1, 2), id="hand-10"),
+    Task("Send an email to maria@example.com with the subject Invoice and the body Paid today.",
+         [tool("send_email", "Send an email.", ["to", "subject", "body"], to="string", subject="string", body="string"),
+          tool("search_contacts", "Search contacts by name.", ["contact_name"], contact_name="string"),
+          tool("delete_email", "Delete an email.", ["email_id"], email_id="string")],
+         [Call("send_email", {"to": "maria@example.com", "subject": "Invoice", "body": "Paid today"})],
+         Spec("communication", "single_turn", 1, 3), id="hand-11"),
+    Task("Get the weather for Nairobi and the exchange rate from KES to USD.",
+         [tool("get_weather", "Current weather in a city.", ["city"], city="string"),
+          tool("get_exchange_rate", "Exchange rate between two currencies.", ["base", "quote"], base="string",
+                quote="string"),
+          tool("get_news", "News about a topic.", ["topic"], topic="string")],
+         [Call("get_weather", {"city": "Nairobi"}), Call("get_exchange_rate", {"base": "KES", "quote": "USD"})],
+         Spec("finance", "single_turn", 2, 3), id="hand-12"),
+    Task("Cut my hair before the wedding on Saturday.",
+         [tool("book_table", "Book a restaurant table.", ["restaurant", "time"], restaurant="string", time="string"),
+          tool("get_weather", "Current weather in a city.", ["city"], city="string")],
+         [], Spec("scheduling", "single_turn", 0, 2), id="hand-13"),
+    Task("Walk my dog around the park at noon.",
+         [tool("set_alarm", "Set an alarm.", ["time"], time="string"),
+          tool("find_park", "Find parks near a place.", ["place"], place="string"),
+          tool("get_weather", "Current weather in a city.", ["city"], city="string")],
+         [], Spec("utilities", "single_turn", 0, 3), id="hand-14"),
+    Task("Physically deliver this letter to my grandmother in Porto.",
+         [tool("track_package", "Track a shipment.", ["tracking_number"], tracking_number="string"),
+          tool("translate_text", "Translate text.", ["text", "target_language"], text="string",
+                target_language="string")],
+         [], Spec("logistics", "single_turn", 0, 2), id="hand-15"),
+]  # fmt: skip
+
+
+def generated_heldout(roles: RoleModel, config: SelfPlayConfig, seed: int, n: int) -> list[Task]:
+    """The base Generator's sound, unique tasks (at most MAX_GENERATED) from specs of a seed the loop never uses."""
+    specs = sample_specs(config.spec, n, seed=10_000 + seed)
+    outs = roles.generate("generator", [generator_messages(s, i) for i, s in enumerate(specs)], n=1, temperature=0.7,
+                          max_new_tokens=config.synthesis.max_new_tokens, seed=10_000 + seed)  # fmt: skip
+    tasks, _ = verify_and_deduplicate([o[0].text for o in outs], specs, ids=[f"generated-{i}" for i in range(n)])
+    return tasks[:MAX_GENERATED]
+
+
+def iteration_measures(run: RunDir, run_metrics: list[dict], iteration: int, band: tuple[float, float]) -> dict:
+    """What one iteration did in training, from its Generator rollouts and the run's metrics."""
+    rollouts = read_jsonl(run.path(iteration_name(iteration), "generator_rollouts.jsonl"))
+    metrics = [m for m in run_metrics if m["iteration"] == iteration]
+    synthesis = next(m for m in metrics if m["phase"] == "synthesis")
+    p_hats = [r["p_hat"] for r in rollouts if r["p_hat"] is not None]
+    trl = {role: [m for m in metrics if m["phase"] == f"{role}_trl" and "reward" in m] for role in ("generator", "solver")}
+    return {
+        **{f"{role}_train_reward": _mean([m["reward"] for m in steps]) for role, steps in trl.items()},
+        **{f"{role}_step_rewards": [round(m["reward"], 3) for m in steps] for role, steps in trl.items()},
+        **{f"{role}_clipped_share": _mean([m["completions/clipped_ratio"] for m in steps
+                                           if "completions/clipped_ratio" in m]) for role, steps in trl.items()},
+        "rollout_parse_rate": _mean([r["parse_error"] is None for r in rollouts]),
+        "sound_rate": synthesis["verified_unique"] / synthesis["candidates"],
+        "accept_rate": synthesis["selected"] / synthesis["candidates"],
+        "sound_candidates": synthesis["verified_unique"], "reject_reasons": synthesis["reject_reasons"],
+        "mean_p_hat": _mean(p_hats),
+        "p_hat_histogram": dict(sorted(Counter(round(p, 3) for p in p_hats).items())),
+        "frontier_share": _mean([band[0] <= p <= band[1] for p in p_hats]),
+        "probed_rollouts": len(p_hats),
+        "minutes": train_minutes(metrics),
+    }  # fmt: skip
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def train_minutes(run_metrics: list[dict]) -> float:
+    """Self-play time from the phases' own timings, so a resumed run still reports its whole cost."""
+    seconds = [m["seconds"] for m in run_metrics if m["phase"].endswith("_done") or m["phase"] == "synthesis"]
+    return round(sum(seconds) / 60, 1)
+
+
+def solver_measures(summary: dict) -> dict:
+    held, bfcl = summary.get("heldout", {}), summary.get("bfcl", {}).get("aggregates", {})
+    return {"heldout_reward": held.get("reward"), "heldout_exact_match": held.get("exact_match"),
+            "no_call_accuracy": held.get("no_call_accuracy"), "bfcl_overall": bfcl.get("non_live_overall"),
+            "bfcl_irrelevance": bfcl.get("irrelevance")}  # fmt: skip
+
+
+def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = "small_cpu", score_base: bool = True,
+          model: str | None = None, bfcl_items: int | None = None, log=print) -> list[dict]:  # fmt: skip
+    """Train `iterations` iterations into `out`, then score the base (if asked) and every iteration's Solver.
+
+    `model` replaces the preset's model source (e.g. the offline 0.5B GGUF file); `bfcl_items` its BFCL subset size.
+    """
+    sizes = SIZES.get(preset, SIZES["tiny"])
+    overrides = merge_settings(overrides, {"model": {"source": model}} if model else {})
+    config = load_config(preset, out=str(out), seed=seed, iterations=iterations,
+                         **merge_settings(sizes["config"], overrides))  # fmt: skip
+    heldout_path = out.parent / f"heldout_seed_{seed}.jsonl"
+    if not heldout_path.exists():  # once, before any training
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tasks = generated_heldout(RoleModel.load(config.model), config, seed, sizes["generated_specs"]) + HAND_WRITTEN
+        atomic_write_text(heldout_path, "".join(t.to_json() + "\n" for t in tasks))
+        log(f"held-out set: {len(tasks) - len(HAND_WRITTEN)} generated + {len(HAND_WRITTEN)} hand-written tasks")
+    heldout = [Task.from_dict(d) for d in read_jsonl(heldout_path)]
+    run = run_selfplay(config, log=log)
+    run_metrics = read_jsonl(run.path("metrics.jsonl"))
+    roles = RoleModel.load(config.model)  # fresh: its Solver weights are the base model's, for the "base" row
+    eval_config = EvalConfig(limit=bfcl_items or sizes["bfcl_items"], seed=0, max_new_tokens=sizes["bfcl_tokens"],
+                             exemplars=config.exemplars)  # fmt: skip
+    rows = []
+    checkpoints = [None] + [run.path(iteration_name(i), "solver") for i in range(iterations)]
+    for i, adapter in enumerate(checkpoints):  # "base" first: the Solver slot still holds its initial weights
+        if adapter is None and not score_base:
+            continue
+        name = "base" if adapter is None else iteration_name(i - 1)
+        summaries = evaluate(roles, out / "learning" / name, eval_config, adapter, heldout, log=lambda _: None)
+        row = {"seed": seed, "after": name, **solver_measures(next(iter(summaries.values())))}
+        if adapter is not None:
+            row.update(iteration_measures(run, run_metrics, i - 1, config.rewards.band))
+        rows.append(row)
+        log(json.dumps(row))
+    rows[-1]["train_minutes"] = train_minutes(run_metrics)
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
+
+
+# ---------------------------------------------------------------- GPU arms, each in a fresh process (gpu_*.py)
+
+QWEN25_15B = dict(  # Qwen2.5-1.5B-Instruct's config.json, as published
+    architectures=["Qwen2ForCausalLM"], model_type="qwen2", hidden_size=1536, intermediate_size=8960,
+    num_hidden_layers=28, num_attention_heads=12, num_key_value_heads=2, vocab_size=151936,
+    max_position_embeddings=32768, rope_theta=1000000.0, rms_norm_eps=1e-6, tie_word_embeddings=True,
+    hidden_act="silu", torch_dtype="bfloat16",
+)  # fmt: skip
+
+def write_random_model(folder: Path) -> None:
+    """A Qwen2.5-1.5B-shaped model with random bf16 weights and the kit's tiny tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    from toolr0_lite.sources import build_tiny_tokenizer
+
+    tokenizer = build_tiny_tokenizer()
+    config = Qwen2Config(**{k: v for k, v in QWEN25_15B.items() if k not in ("architectures", "model_type", "torch_dtype")},
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, bos_token_id=None)  # fmt: skip
+    torch.manual_seed(0)
+    with torch.device("cuda"):
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+
+
+
+
+def run_arms(script: str, names: list[str], folder: Path, timeout: int, key: str, out: Path) -> list[dict]:
+    """Run `script --child NAME FOLDER` once per name, each in its own process so one arm's crash, hang or
+    memory cannot touch the next; collect the JSON each prints after `RESULT `, writing `out` after each."""
+    results = []
+    for name in names:
+        try:
+            proc = subprocess.run([sys.executable, script, "--child", name, str(folder)], capture_output=True,
+                                  text=True, timeout=timeout,
+                                  env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})  # fmt: skip
+            lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+            result = json.loads(lines[-1][7:]) if lines else {key: name, "error": proc.stderr[-3000:],
+                                                              "stdout": proc.stdout[-1500:]}  # fmt: skip
+        except subprocess.TimeoutExpired as e:
+            result = {key: name, "error": f"timed out after {timeout} s", "stdout": str(e.stdout)[-2000:]}
+        results.append(result)
+        print(json.dumps(result, indent=1), flush=True)
+        out.write_text(json.dumps(results, indent=1))  # after each arm: a later hang loses nothing
+    return results
+
+
+def child_main(run: Callable[[str, str], dict], key: str) -> None:
+    """The child side of `run_arms`: print `RESULT {json}`, or the failure, for one arm."""
+    try:
+        print("RESULT " + json.dumps(run(sys.argv[2], sys.argv[3])), flush=True)
+    except Exception:  # report this arm's failure and let the others run
+        print("RESULT " + json.dumps({key: sys.argv[2], "error": traceback.format_exc()[-3000:]}), flush=True)
+        raise SystemExit(1)
