@@ -51,7 +51,8 @@ def test_summary_and_table_from_records():
     s = summarize(records)
     assert s["bfcl"]["categories"]["simple_python"] == {"n": 2, "correct": 1, "accuracy": 0.5,
                                                         "errors": {"ast_decoder:decoder_failed": 1}}  # fmt: skip
-    assert s["bfcl"]["aggregates"] == {"non_live_simple": 0.5, "non_live_overall": 0.5, "irrelevance": 1.0}
+    assert s["bfcl"]["aggregates"] == {"non_live_simple": 0.5, "non_live_overall": 0.5, "irrelevance": 1.0,
+                                       "overall": 0.75}  # the mean of the parts that ran: non-live and irrelevance
     assert s["heldout"] == {"n": 2, "reward": 1.25, "exact_match": 0.5, "no_call_n": 1, "no_call_accuracy": 1.0}
     text = table({"base": s, "trained": s})
     assert "simple_python" in text and " 50.0% (n=2)" in text and "held-out no-call accuracy" in text
@@ -105,7 +106,8 @@ def test_eval_settings_changes_are_refused(tiny_run, tmp_path):
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"categories": ["live_simple"]}, "not BFCL categories"), ({"limit": 0}, "limit"), ({"max_new_tokens": 0}, "max_new_tokens")],
+    [({"categories": ["live_simpel"]}, "not BFCL categories"), ({"limit": 0}, "limit"), ({"max_new_tokens": 0}, "max_new_tokens"),
+     ({"prompt": "leaderboard"}, "prompt: 'leaderboard'; use kit or bfcl")],
 )  # fmt: skip
 def test_bad_eval_settings(kwargs, message):
     with pytest.raises(ConfigError, match=message):
@@ -161,3 +163,36 @@ def test_missing_bfcl_fails_before_any_model_loads_with_the_install_line(monkeyp
     monkeypatch.setattr(evaluate.RoleModel, "load", lambda *_: pytest.fail("a model was loaded"))
     with pytest.raises(ConfigError, match=r"pip install --no-deps bfcl-eval==2026\.3\.23"):
         evaluate.evaluate_model("tiny", EvalConfig(limit=7), out="unused")
+
+
+@pytest.mark.bfcl
+@pytest.mark.parametrize("prompt", ["kit", "bfcl"])
+def test_both_prompt_modes_and_the_live_categories_end_to_end(tmp_path, capsys, prompt):
+    code = main(["eval", "--model", "tiny", "--categories", "live", "simple_python", "irrelevance", "--prompt", prompt,
+                 "--limit", "8", "--max-new-tokens", "8", "--out", str(tmp_path)])  # fmt: skip
+    assert code == 0
+    results = read_jsonl(tmp_path / "results.jsonl")
+    assert {r["category"] for r in results} == {"live_simple", "live_multiple", "live_parallel", "live_parallel_multiple",
+                                                 "live_irrelevance", "live_relevance", "simple_python", "irrelevance"}  # fmt: skip
+    assert all(isinstance(r["valid"], bool) and (r["valid"] or r["error_type"]) for r in results)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["settings"]["prompt"] == prompt
+    aggregates = summary["variants"]["base"]["bfcl"]["aggregates"]
+    assert {"live_overall", "irrelevance", "relevance", "overall"} <= set(aggregates)
+    assert summary["variants"]["base"]["bfcl"]["not_run"] == ["multi_turn", "web_search", "memory", "format_sensitivity"]
+    out = capsys.readouterr().out
+    assert "BFCL live_overall" in out and "BFCL overall" in out
+
+
+def test_eval_help_lists_categories_and_prompt_modes(capsys):
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "live_parallel_multiple" in text and "simple_javascript" in text and "{kit,bfcl}" in text
+
+
+def test_a_misspelt_category_fails_before_any_model_loads(capsys, monkeypatch):
+    monkeypatch.setattr(RoleModel, "load", lambda *a: pytest.fail("a model was loaded"))
+    assert main(["eval", "--model", "tiny", "--categories", "live_simpel"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "live_simpel" in err and "live_simple" in err

@@ -1,16 +1,25 @@
-"""BFCL (Berkeley Function Calling Leaderboard), non-live AST and irrelevance, read and checked by its own package.
+"""BFCL (Berkeley Function Calling Leaderboard), its single-turn categories, read and checked by its own package.
 
-The questions, the ground truth and the AST checker all come from the `bfcl-eval` wheel, so our scores are the
-leaderboard's rules, not a re-implementation. This file only adapts: a BFCL item becomes a Solver task (its
-functions are the tool menu), and the Solver's decoded calls `[{"name", "arguments"}]` become BFCL's
-`[{name: {argument: value}}]`. For Java and JavaScript BFCL expects every value as source text ("50L",
-"true", 'new ArrayList<>(Arrays.asList("a"))'), so non-string JSON values are written in that language.
+The questions, the ground truth, the prompt of its "prompting" mode, the answer decoder and the AST checker all
+come from the `bfcl-eval` wheel, so our scores follow the leaderboard's rules rather than a re-implementation.
+Two ways to ask a model (`PROMPTS`):
 
-Nothing here runs a model: `load_items` and `score` are plain functions, tested with BFCL's ground truth.
+- `kit`: a BFCL item becomes a Solver task (its functions are the tool menu), answered in the kit's own format;
+  the decoded calls `[{"name", "arguments"}]` become BFCL's `[{name: {argument: value}}]`. For Java and
+  JavaScript BFCL expects every value as source text ("50L", "true", 'new ArrayList<>(Arrays.asList("a"))'),
+  so non-string JSON values are written in that language. This measures what training changed.
+- `bfcl`: exactly as the leaderboard asks a model without native function calling: its system prompt and
+  function docs (`system_prompt_pre_processing_chat_model`), its decoder (`default_decode_ast_prompting`).
+  This is the number to set beside published ones.
+
+Relevance categories follow BFCL: irrelevance and live_irrelevance are correct without a call, live_relevance
+with at least one. Nothing here runs a model: loading, prompting and scoring are plain functions, tested with
+BFCL's ground truth.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 import os
@@ -18,7 +27,7 @@ import random
 import sys
 import types
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +37,15 @@ from toolr0_lite.records import Call, Task
 BFCL_INSTALL = ('pip install "toolr0-lite[eval]" && pip install --no-deps bfcl-eval==2026.3.23  '
                 '(from a clone: pip install -e ".[eval]" && pip install --no-deps bfcl-eval==2026.3.23)')  # fmt: skip
 AST_CATEGORIES = ("simple_python", "simple_java", "simple_javascript", "multiple", "parallel", "parallel_multiple")
-CATEGORIES = (*AST_CATEGORIES, "irrelevance")
+NON_LIVE = (*AST_CATEGORIES, "irrelevance")
+LIVE_AST = ("live_simple", "live_multiple", "live_parallel", "live_parallel_multiple")
+LIVE = (*LIVE_AST, "live_irrelevance", "live_relevance")
+CATEGORIES = (*NON_LIVE, *LIVE)
+GROUPS = {"non_live": NON_LIVE, "live": LIVE, "all": CATEGORIES}  # names the command line accepts for several
+NO_CALL = ("irrelevance", "live_irrelevance")  # correct when the answer holds no call
+ANY_CALL = ("live_relevance",)  # correct when the answer holds at least one call
+PROMPTS = ("kit", "bfcl")
+NOT_RUN = ("multi_turn", "web_search", "memory", "format_sensitivity")  # leaderboard parts this kit does not run
 MODEL_NAME = "toolr0-lite"  # the checker asks a model's config whether it renamed "a.b" to "a_b"; ours did not
 
 
@@ -43,6 +60,7 @@ class BfclItem:
     functions: list[dict]
     checked: list[dict]
     answer: list[dict] | None
+    messages: list[dict] = field(default_factory=list)  # the question's turn as BFCL gives it (system, user, …)
 
     @property
     def language(self) -> str:
@@ -77,7 +95,16 @@ def _bfcl():
     return Language, ast_checker, load_dataset_entry, load_ground_truth_entry
 
 
-def load_items(categories: tuple[str, ...] | list[str] = CATEGORIES, limit: int | None = None, seed: int = 0) -> list[BfclItem]:
+def expand_categories(names: list[str]) -> list[str]:
+    """Category names as given on the command line ('all', 'live', 'non_live' stand for several), in order.
+
+    >>> expand_categories(["live", "irrelevance"])[-2:]
+    ['live_relevance', 'irrelevance']
+    """
+    return list(dict.fromkeys(c for name in names for c in GROUPS.get(name, (name,))))
+
+
+def load_items(categories: tuple[str, ...] | list[str] = NON_LIVE, limit: int | None = None, seed: int = 0) -> list[BfclItem]:
     """BFCL items of `categories`; with `limit`, a seeded subset of about `limit` items spread evenly over them."""
     unknown = [c for c in categories if c not in CATEGORIES]
     if unknown:
@@ -87,16 +114,43 @@ def load_items(categories: tuple[str, ...] | list[str] = CATEGORIES, limit: int 
     for k, category in enumerate(categories):
         shown = load_dataset_entry(category, include_language_specific_hint=True)
         plain = {e["id"]: e["function"] for e in load_dataset_entry(category, include_language_specific_hint=False)}
-        answers = {} if category == "irrelevance" else {e["id"]: e["ground_truth"] for e in load_ground_truth_entry(category)}
+        relevance = category in NO_CALL + ANY_CALL  # no ground-truth calls to load
+        answers = {} if relevance else {e["id"]: e["ground_truth"] for e in load_ground_truth_entry(category)}
         if limit is not None:
             share = limit // len(categories) + (k < limit % len(categories))
             shown = random.Random(f"{seed}-{category}").sample(shown, min(share, len(shown)))
         for entry in shown:
-            turn = entry["question"][0]  # non-live categories are single-turn
-            question = "\n".join(m["content"] for m in turn if m["role"] == "user")
-            items.append(BfclItem(entry["id"], category, question, entry["function"], plain[entry["id"]],
-                                  answers.get(entry["id"])))  # fmt: skip
+            turn = entry["question"][0]  # these categories are single-turn
+            items.append(BfclItem(entry["id"], category, question_text(turn), entry["function"], plain[entry["id"]],
+                                  answers.get(entry["id"]), turn))  # fmt: skip
     return items
+
+
+def question_text(turn: list[dict]) -> str:
+    """A BFCL turn as the request of a Solver task: the user's words; a system message first; a turn with
+    earlier replies as the kit's conversation transcript.
+
+    >>> question_text([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yes?"},
+    ...                {"role": "user", "content": "Weather?"}])
+    '# Conversation\\nUser: Hi\\nAgent: Yes?\\nUser: Weather?'
+    """
+    system = [m["content"] for m in turn if m["role"] == "system"]
+    talk = [m for m in turn if m["role"] != "system"]
+    if len(talk) > 1:
+        lines = [f"{'User' if m['role'] == 'user' else 'Agent'}: {m['content']}" for m in talk]
+        body = "# Conversation\n" + "\n".join(lines)
+    else:
+        body = "\n".join(m["content"] for m in talk)
+    return "\n\n".join(system + [body])
+
+
+def bfcl_messages(item: BfclItem) -> list[dict]:
+    """The leaderboard's prompt for a model without native function calling: its system prompt with the function
+    docs (in the format of the item's id), then the item's own messages."""
+    from bfcl_eval.model_handler.utils import system_prompt_pre_processing_chat_model
+
+    _bfcl()
+    return system_prompt_pre_processing_chat_model(copy.deepcopy(item.messages), item.functions, item.id)
 
 
 # ---------------------------------------------------------------- decoded calls → BFCL's format
@@ -151,28 +205,68 @@ class Score:
 
 
 def score(item: BfclItem, calls: list[Call] | None, parse_error: str | None = None) -> Score:
-    """BFCL's verdict on the Solver's decoded calls (`None` when the answer did not parse).
+    """BFCL's verdict on the Solver's decoded calls in the kit's format (`None` when the answer did not parse).
 
-    Irrelevance: correct when there is no call (an empty list or no parsable call list), as in BFCL.
-    AST categories: BFCL's `ast_checker`; an answer that did not parse fails as `decoder_failed`, and an
-    exception inside the checker fails as `checker_exception` with its message.
+    Relevance categories: see `relevance`. AST categories: BFCL's `ast_checker`; an answer that did not parse
+    fails as `decoder_failed`, and an exception inside the checker fails as `checker_exception` with its message.
     """
-    if item.category == "irrelevance":
-        return Score(True, "") if not calls else Score(False, "irrelevance:called_a_tool", f"{len(calls)} call(s)")
+    if item.category in NO_CALL + ANY_CALL:
+        return relevance(item, len(calls or []))
     if calls is None:
         return Score(False, "ast_decoder:decoder_failed", parse_error or "no parsable tool calls")
+    return _check(item, to_bfcl_calls(calls, item))
+
+
+def score_text(item: BfclItem, text: str) -> tuple[Score, list[dict] | None]:
+    """BFCL's verdict on a raw answer in its own prompting format, decoded by its own decoder, as the
+    leaderboard scores a model without native function calling; also returns the decoded calls (None: failed)."""
+    from bfcl_eval.constants.enums import ReturnFormat
+    from bfcl_eval.model_handler.utils import default_decode_ast_prompting
+    from bfcl_eval.utils import is_empty_output, is_function_calling_format_output
+
+    _bfcl()
+    language = ReturnFormat.PYTHON if item.category in NO_CALL + ANY_CALL else ReturnFormat(item.language)
+    try:
+        decoded = default_decode_ast_prompting(text, language)
+    except Exception as e:  # what the leaderboard counts as a failed decode (prose, broken syntax, …)
+        if item.category in NO_CALL + ANY_CALL:
+            return relevance(item, 0), None
+        return Score(False, "ast_decoder:decoder_failed", f"{type(e).__name__}: {e}"), None
+    if item.category in NO_CALL + ANY_CALL:
+        return relevance(item, 0 if is_empty_output(decoded) else len(decoded)), decoded
+    if not is_function_calling_format_output(decoded):
+        return Score(False, "ast_decoder:decoder_wrong_output_format", str(decoded)[:500]), None
+    return _check(item, decoded), decoded
+
+
+def relevance(item: BfclItem, calls: int) -> Score:
+    """irrelevance and live_irrelevance: correct with no call; live_relevance: correct with at least one."""
+    if item.category in NO_CALL:
+        return Score(True, "") if not calls else Score(False, "irrelevance_error:decoder_success", f"{calls} call(s)")
+    return Score(True, "") if calls else Score(False, "relevance_error:decoder_failed", "no call")
+
+
+def _check(item: BfclItem, calls: list[dict]) -> Score:
     Language, ast_checker, _, _ = _bfcl()
     try:
-        result = ast_checker(item.checked, to_bfcl_calls(calls, item), item.answer, Language(item.language),
-                             item.category, MODEL_NAME)  # fmt: skip
+        result = ast_checker(item.checked, calls, item.answer, Language(item.language), item.category, MODEL_NAME)
     except Exception as e:  # the checker's own failure on odd output is a failed item, not a crashed run
         return Score(False, "checker_exception", f"{type(e).__name__}: {e}")
     return Score(bool(result["valid"]), "" if result["valid"] else result.get("error_type", "unknown"),
                  "; ".join(map(str, result.get("error", []))))  # fmt: skip
 
 
-def aggregate(accuracy: dict[str, float]) -> dict[str, float]:
-    """The leaderboard's non-live aggregates from per-category accuracy (only over the categories present)."""
+def aggregate(categories: dict[str, dict]) -> dict[str, float]:
+    """The leaderboard's aggregates from per-category results `{category: {"accuracy", "n"}}`, computed as
+    bfcl-eval's `generate_leaderboard_csv` does, over the categories that were run: non-live simple and overall
+    are unweighted means, live overall is weighted by item count, irrelevance is the unweighted mean of its two
+    categories; `overall` takes the parts present with the leaderboard's equal weights (10 / 10 / 10). The
+    leaderboard's multi-turn, web-search, memory and format-sensitivity parts (`NOT_RUN`) are never in it.
+
+    >>> aggregate({"simple_python": {"accuracy": 0.5, "n": 4}, "irrelevance": {"accuracy": 1.0, "n": 2}})
+    {'non_live_simple': 0.5, 'non_live_overall': 0.5, 'irrelevance': 1.0, 'overall': 0.75}
+    """
+    accuracy = {c: v["accuracy"] for c, v in categories.items()}
     out = {}
     simple = [accuracy[c] for c in ("simple_python", "simple_java", "simple_javascript") if c in accuracy]
     if simple:
@@ -181,6 +275,15 @@ def aggregate(accuracy: dict[str, float]) -> dict[str, float]:
                if v is not None]  # fmt: skip
     if overall:
         out["non_live_overall"] = sum(overall) / len(overall)
-    if "irrelevance" in accuracy:
-        out["irrelevance"] = accuracy["irrelevance"]
+    live = [categories[c] for c in LIVE_AST if c in categories]
+    if live:
+        out["live_overall"] = sum(v["accuracy"] * v["n"] for v in live) / sum(v["n"] for v in live)
+    irrelevance = [accuracy[c] for c in NO_CALL if c in accuracy]
+    if irrelevance:
+        out["irrelevance"] = sum(irrelevance) / len(irrelevance)
+    if "live_relevance" in accuracy:
+        out["relevance"] = accuracy["live_relevance"]
+    parts = [out[k] for k in ("non_live_overall", "live_overall", "irrelevance") if k in out]
+    if parts:
+        out["overall"] = sum(parts) / len(parts)
     return out

@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from toolr0_lite.bfcl import CATEGORIES, GROUPS, NON_LIVE, PROMPTS, expand_categories
 from toolr0_lite.config import ConfigError, run_entry_point
 
 
@@ -28,7 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--model", help="instead of a run: tiny, smollm2-135m, a Hugging Face id or a local folder")
     ev.add_argument("--adapter", help="with --model: a Solver adapter folder (PEFT) to score")
     ev.add_argument("--tasks", help="a JSONL of tasks to score instead of the run's heldout.jsonl")
-    ev.add_argument("--categories", nargs="+", help="BFCL categories (default: all seven); 'none' skips BFCL")
+    ev.add_argument("--categories", nargs="+", metavar="CATEGORY",
+                    help=f"BFCL categories (default: the seven non-live ones): {', '.join(CATEGORIES)}; "
+                         f"or a group: {', '.join(GROUPS)}; 'none' skips BFCL")  # fmt: skip
+    ev.add_argument("--prompt", choices=PROMPTS, default="kit",
+                    help="kit: the Solver's own prompt (what training changed); bfcl: the leaderboard's prompt "
+                         "and decoder for models without native function calling (compare with published scores)")  # fmt: skip
     ev.add_argument("--limit", type=int, help="a seeded subset of about N BFCL items, spread over the categories")
     ev.add_argument("--base", action="store_true", help="also score the base model without the adapter")
     ev.add_argument("--no-exemplar", action="store_true", help="with --model: no solved example in the prompt")
@@ -77,16 +83,15 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from toolr0_lite.bfcl import CATEGORIES
     from toolr0_lite.evaluate import EvalConfig, evaluate_model, evaluate_run
     from toolr0_lite.records import Task
     from toolr0_lite.rundir import read_jsonl
 
     if (args.run is None) == (args.model is None):
         parser.error("give a run directory or --model, not both")
-    categories = list(CATEGORIES) if args.categories is None else [c for c in args.categories if c != "none"]
-    config = EvalConfig(categories=categories, limit=args.limit, base=args.base, exemplars=not args.no_exemplar,
-                        max_new_tokens=args.max_new_tokens)  # fmt: skip
+    categories = list(NON_LIVE) if args.categories is None else expand_categories([c for c in args.categories if c != "none"])
+    config = EvalConfig(categories=categories, prompt=args.prompt, limit=args.limit, base=args.base,
+                        exemplars=not args.no_exemplar, max_new_tokens=args.max_new_tokens)  # fmt: skip
     tasks = None
     if args.tasks:
         if not Path(args.tasks).is_file():

@@ -1,8 +1,10 @@
 """Did the Solver get better at calling tools, without calling a tool for everything? Score it, base vs trained.
 
 Two yardsticks, both offline:
-- **BFCL** non-live AST categories and irrelevance (bfcl.py), prompted with the kit's own Solver prompt (the
-  format the Solver was trained on) and BFCL's functions as the tool menu; greedy decoding.
+- **BFCL** single-turn categories (bfcl.py: non-live AST, irrelevance, and the live ones), greedy, in one of
+  two prompt modes: `kit`, the kit's own Solver prompt with BFCL's functions as the tool menu (the format the
+  Solver was trained on: what training changed), or `bfcl`, the leaderboard's own prompt and decoder for
+  models without native function calling (what compares with published numbers).
 - **Held-out self-play tasks**: the run's `heldout.jsonl` (set aside in iteration 0, never trained on),
   scored with the Solver reward r_S and exact match, no-call tasks counted on their own.
 
@@ -19,7 +21,19 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from toolr0_lite.bfcl import CATEGORIES, BfclItem, aggregate, load_items, score
+from toolr0_lite.bfcl import (
+    CATEGORIES,
+    GROUPS,
+    NON_LIVE,
+    NOT_RUN,
+    PROMPTS,
+    BfclItem,
+    aggregate,
+    bfcl_messages,
+    load_items,
+    score,
+    score_text,
+)
 from toolr0_lite.config import ConfigError
 from toolr0_lite.models import ModelConfig, RoleModel
 from toolr0_lite.parsing import parse_solver_output
@@ -33,7 +47,8 @@ from toolr0_lite.rundir import RunDir, atomic_write_text, read_jsonl
 class EvalConfig:
     """What to score and how. `limit` takes a seeded subset of about that many BFCL items, spread over categories."""
 
-    categories: list[str] = field(default_factory=lambda: list(CATEGORIES))  # [] skips BFCL
+    categories: list[str] = field(default_factory=lambda: list(NON_LIVE))  # [] skips BFCL
+    prompt: str = "kit"  # "kit": the Solver's own prompt; "bfcl": the leaderboard's prompting mode
     limit: int | None = None
     seed: int = 0
     base: bool = False  # also score the base model (always, when there is no adapter)
@@ -44,7 +59,10 @@ class EvalConfig:
     def __post_init__(self) -> None:
         unknown = [c for c in self.categories if c not in CATEGORIES]
         if unknown:
-            raise ConfigError(f"categories: {unknown} are not BFCL categories here; choose from {', '.join(CATEGORIES)}")
+            raise ConfigError(f"categories: {unknown} are not BFCL categories here; choose from {', '.join(CATEGORIES)} "
+                              f"(or {', '.join(GROUPS)})")  # fmt: skip
+        if self.prompt not in PROMPTS:
+            raise ConfigError(f"prompt: {self.prompt!r}; use {' or '.join(PROMPTS)}")
         if self.limit is not None and self.limit < 1:
             raise ConfigError("limit: must be >= 1 (or leave it out for every item)")
         if self.max_new_tokens < 1 or self.chunk < 1:
@@ -55,10 +73,18 @@ class EvalConfig:
 
 
 def bfcl_record(item: BfclItem, text: str) -> dict:
+    """An answer in the kit's format, decoded by the kit's parser and checked by BFCL."""
     out = parse_solver_output(text)
     verdict = score(item, out.calls, out.error)
     calls = None if out.calls is None else [asdict(c) for c in out.calls]
     return {"benchmark": "bfcl", "id": item.id, "category": item.category, "raw": text, "calls": calls,
+            "valid": verdict.valid, "error_type": verdict.error_type, "error": verdict.error}  # fmt: skip
+
+
+def bfcl_prompt_record(item: BfclItem, text: str) -> dict:
+    """An answer in BFCL's prompting format, decoded and checked by BFCL (calls in its `{name: {args}}` form)."""
+    verdict, decoded = score_text(item, text)
+    return {"benchmark": "bfcl", "id": item.id, "category": item.category, "raw": text, "calls": decoded,
             "valid": verdict.valid, "error_type": verdict.error_type, "error": verdict.error}  # fmt: skip
 
 
@@ -86,8 +112,7 @@ def summarize(records: list[dict]) -> dict[str, Any]:
                 errors = Counter(r["error_type"] for r in rows if not r["valid"])
                 categories[category] = {"n": len(rows), "correct": correct, "accuracy": correct / len(rows),
                                         "errors": dict(errors.most_common())}  # fmt: skip
-        summary["bfcl"] = {"categories": categories,
-                           "aggregates": aggregate({c: v["accuracy"] for c, v in categories.items()})}  # fmt: skip
+        summary["bfcl"] = {"categories": categories, "aggregates": aggregate(categories), "not_run": list(NOT_RUN)}
     held = [r for r in records if r["benchmark"] == "heldout"]
     if held:
         no_call = [r for r in held if r["no_call"]]
@@ -111,7 +136,7 @@ def table(summaries: dict[str, dict]) -> str:
     for category in (c for c in CATEGORIES if c in names):
         got = [summaries[v].get("bfcl", {}).get("categories", {}).get(category) for v in variants]
         rows.append((category, [cell(g["accuracy"], g["n"]) if g else "-" for g in got]))
-    for name in ("non_live_simple", "non_live_overall", "irrelevance"):
+    for name in ("non_live_simple", "non_live_overall", "live_overall", "irrelevance", "relevance", "overall"):
         got = [summaries[v].get("bfcl", {}).get("aggregates", {}).get(name) for v in variants]
         if any(g is not None for g in got):
             rows.append((f"BFCL {name}", [cell(g) for g in got]))
@@ -149,13 +174,20 @@ def _answer(roles: RoleModel, out: RunDir, variant: str, benchmark: str, items: 
     todo = [x for x in items if (variant, benchmark, x.id) not in done]
     if not todo:
         return
-    task_of = (lambda x: x.to_task()) if benchmark == "bfcl" else (lambda x: x)
     for first in tqdm(range(0, len(todo), config.chunk), desc=desc, unit="chunk"):
         chunk = todo[first : first + config.chunk]
-        prompts = [solver_messages(task_of(x), first + j if config.exemplars else None) for j, x in enumerate(chunk)]
+        prompts = [prompt_of(x, benchmark, config, first + j) for j, x in enumerate(chunk)]
         answers = roles.generate("solver", prompts, n=1, temperature=0, max_new_tokens=config.max_new_tokens)
         out.append("results.jsonl", [{"variant": variant, **make_record(x, a[0].text)} for x, a in zip(chunk, answers)])
         out.commit()
+
+
+def prompt_of(item: BfclItem | Task, benchmark: str, config: EvalConfig, index: int) -> list[dict]:
+    """The chat a model answers: BFCL's own prompt in `bfcl` mode; otherwise the kit's Solver prompt."""
+    if benchmark == "bfcl" and config.prompt == "bfcl":
+        return bfcl_messages(item)
+    task = item.to_task() if benchmark == "bfcl" else item
+    return solver_messages(task, index if config.exemplars else None)
 
 
 def evaluate(roles: RoleModel, out_dir: str | Path, config: EvalConfig, adapter: str | Path | None = None,
@@ -165,7 +197,7 @@ def evaluate(roles: RoleModel, out_dir: str | Path, config: EvalConfig, adapter:
     `roles` must be freshly loaded: its Solver weights are still the initial ones (the base model's behaviour).
     """
     out = RunDir(out_dir)
-    settings = {"max_new_tokens": config.max_new_tokens, "exemplars": config.exemplars,
+    settings = {"max_new_tokens": config.max_new_tokens, "exemplars": config.exemplars, "prompt": config.prompt,
                 "adapter": str(adapter) if adapter else None, "model": roles.config.source}  # fmt: skip
     settings_path = out.path("settings.json")
     if settings_path.exists() and json.loads(settings_path.read_text()) != settings:
@@ -180,7 +212,8 @@ def evaluate(roles: RoleModel, out_dir: str | Path, config: EvalConfig, adapter:
     for variant in variants:  # "base" first: the Solver slot still holds its initial weights
         if variant == "trained":
             roles.load_role("solver", adapter)
-        _answer(roles, out, variant, "bfcl", items, bfcl_record, config, f"BFCL ({variant})")
+        record = bfcl_prompt_record if config.prompt == "bfcl" else bfcl_record
+        _answer(roles, out, variant, "bfcl", items, record, config, f"BFCL, {config.prompt} prompt ({variant})")
         _answer(roles, out, variant, "heldout", heldout, heldout_record, config, f"held-out tasks ({variant})")
 
     wanted = {("bfcl", x.id) for x in items} | {("heldout", t.id) for t in heldout}
