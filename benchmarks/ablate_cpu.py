@@ -49,7 +49,7 @@ def main() -> None:
         overrides, paper = ARMS[arm]
         arm_start = time.perf_counter()
         scored = learn(out / arm, args.seed, 1, {**SIZES, **overrides}, args.preset, score_base=k == 0,
-                                 bfcl_items=7, log=lambda _: None)  # fmt: skip
+                       bfcl_items=7, log=lambda _: None)  # fmt: skip
         for row in scored:
             row["arm"] = "base (no training)" if row["after"] == "base" else arm
             row["paper_avg"] = paper if row["after"] != "base" else 24.85

@@ -10,8 +10,10 @@ import json
 import os
 import subprocess
 import sys
+import time
 import traceback
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -20,7 +22,7 @@ from toolr0_lite.models import RoleModel
 from toolr0_lite.pipeline import verify_and_deduplicate
 from toolr0_lite.prompts import generator_messages, tool
 from toolr0_lite.records import Call, Spec, Task
-from toolr0_lite.rundir import RunDir, atomic_write_text, iteration_name, read_jsonl
+from toolr0_lite.rundir import RunDir, atomic_write_text, iteration_index, iteration_name, read_jsonl
 from toolr0_lite.selfplay import run_selfplay
 from toolr0_lite.selfplay_config import SelfPlayConfig, load_config, merge_settings
 from toolr0_lite.spec import sample_specs
@@ -37,6 +39,8 @@ SIZES = {  # preset: what the benchmark changes in it, the BFCL subset, and how 
                       bfcl_items=14, bfcl_tokens=128, generated_specs=16),
     # The 0.5B preset as it is; at least 70 BFCL items and 40 held-out tasks, so a change can show.
     "qwen05_cpu": dict(config=dict(synthesis={"heldout": 0}), bfcl_items=70, bfcl_tokens=192, generated_specs=64),
+    # On a GPU: the preset as it is, every BFCL item (0 = no subset).
+    "colab_t4": dict(config=dict(synthesis={"heldout": 0}), bfcl_items=0, bfcl_tokens=256, generated_specs=64),
     "tiny": dict(config={}, bfcl_items=14, bfcl_tokens=128, generated_specs=4),
 }  # fmt: skip
 MAX_GENERATED = 32  # base-Generator tasks kept in the held-out set
@@ -175,45 +179,90 @@ def solver_measures(summary: dict) -> dict:
 
 
 def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = "small_cpu", score_base: bool = True,
-          model: str | None = None, bfcl_items: int | None = None, log=print) -> list[dict]:  # fmt: skip
-    """Train `iterations` iterations into `out`, then score the base (if asked) and every iteration's Solver.
+          model: str | None = None, bfcl_items: int | None = None, deadline: float | None = None,
+          on_row: Callable[[dict], None] = lambda row: None, log=print) -> list[dict]:  # fmt: skip
+    """Score the base Solver (if asked), then train iteration after iteration into `out`, scoring each
+    iteration's Solver as soon as it is trained; `on_row` gets each row as it comes.
 
-    `model` replaces the preset's model source (e.g. the offline 0.5B GGUF file); `bfcl_items` its BFCL subset size.
+    `model` replaces the preset's model source (e.g. the offline 0.5B GGUF file); `bfcl_items` its BFCL subset
+    size (0: every item). With a `deadline` (time.time() seconds) no iteration starts that the last one's
+    duration (training and scoring) says would end after it; at least one always runs. Everything resumes:
+    a finished iteration is not trained again, a scored answer is not asked again.
     """
     sizes = SIZES.get(preset, SIZES["tiny"])
     overrides = merge_settings(overrides, {"model": {"source": model}} if model else {})
     config = load_config(preset, out=str(out), seed=seed, iterations=iterations,
                          **merge_settings(sizes["config"], overrides))  # fmt: skip
-    heldout_path = out.parent / f"heldout_seed_{seed}.jsonl"
-    if not heldout_path.exists():  # once, before any training
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tasks = generated_heldout(RoleModel.load(config.model), config, seed, sizes["generated_specs"]) + HAND_WRITTEN
-        atomic_write_text(heldout_path, "".join(t.to_json() + "\n" for t in tasks))
-        log(f"held-out set: {len(tasks) - len(HAND_WRITTEN)} generated + {len(HAND_WRITTEN)} hand-written tasks")
-    heldout = [Task.from_dict(d) for d in read_jsonl(heldout_path)]
-    run = run_selfplay(config, log=log)
-    run_metrics = read_jsonl(run.path("metrics.jsonl"))
-    roles = RoleModel.load(config.model)  # fresh: its Solver weights are the base model's, for the "base" row
-    eval_config = EvalConfig(limit=bfcl_items or sizes["bfcl_items"], seed=0, max_new_tokens=sizes["bfcl_tokens"],
-                             exemplars=config.exemplars)  # fmt: skip
-    rows = []
-    checkpoints = [None] + [run.path(iteration_name(i), "solver") for i in range(iterations)]
-    for i, adapter in enumerate(checkpoints):  # "base" first: the Solver slot still holds its initial weights
-        if adapter is None and not score_base:
-            continue
-        name = "base" if adapter is None else iteration_name(i - 1)
+    heldout = heldout_tasks(out.parent / f"heldout_seed_{seed}.jsonl", config, seed, sizes["generated_specs"], log)
+    roles = RoleModel.load(config.model)  # its Solver weights are the base model's until an adapter is scored
+    items = sizes["bfcl_items"] if bfcl_items is None else bfcl_items
+    eval_config = EvalConfig(limit=items or None, seed=0, max_new_tokens=sizes["bfcl_tokens"], exemplars=config.exemplars)
+
+    def scored(name: str, adapter: Path | None) -> dict:
         summaries = evaluate(roles, out / "learning" / name, eval_config, adapter, heldout, log=lambda _: None)
-        row = {"seed": seed, "after": name, **solver_measures(next(iter(summaries.values())))}
-        if adapter is not None:
-            row.update(iteration_measures(run, run_metrics, i - 1, config.rewards.band))
-        rows.append(row)
-        log(json.dumps(row))
-    rows[-1]["train_minutes"] = train_minutes(run_metrics)
+        return {"seed": seed, "after": name, **solver_measures(next(iter(summaries.values())))}
+
+    rows = []
+    if score_base:  # first: the Solver slot still holds its initial weights
+        rows.append(scored("base", None))
+        on_row(rows[-1])
+    last = None  # seconds the last iteration took, training and scoring
+    for i in range(iterations):
+        if deadline is not None and last is not None and time.time() + last > deadline:
+            log(f"seed {seed}: stopping before {iteration_name(i)}: the last iteration took {last / 60:.1f} min, "
+                "more than the time left")  # fmt: skip
+            break
+        start = time.time()
+        run = run_selfplay(replace(config, iterations=max(i + 1, finished_iterations(out))), log=log)
+        metrics = read_jsonl(run.path("metrics.jsonl"))
+        rows.append({**scored(iteration_name(i), run.path(iteration_name(i), "solver")),
+                     **iteration_measures(run, metrics, i, config.rewards.band), "train_minutes": train_minutes(metrics)})  # fmt: skip
+        on_row(rows[-1])
+        log(json.dumps(rows[-1]))
+        last = time.time() - start
     return rows
 
 
+def finished_iterations(out: Path) -> int:
+    """How many iterations a run directory has finished (0 for none or no run yet), read without opening it."""
+    state = out / "state.json"
+    done = json.loads(state.read_text())["done"] if state.exists() else []
+    return max((i + 1 for i in map(iteration_index, done) if i is not None), default=0)
+
+
+def heldout_tasks(path: Path, config: SelfPlayConfig, seed: int, generated_specs: int, log=print) -> list[Task]:
+    """The fixed held-out set of a seed, written once before any training: base-Generator tasks + HAND_WRITTEN."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tasks = generated_heldout(RoleModel.load(config.model), config, seed, generated_specs) + HAND_WRITTEN
+        write_jsonl(path, [t.to_dict() for t in tasks])
+        log(f"held-out set: {len(tasks) - len(HAND_WRITTEN)} generated + {len(HAND_WRITTEN)} hand-written tasks")
+    return [Task.from_dict(d) for d in read_jsonl(path)]
+
+
+MEASURES = ("heldout_reward", "heldout_exact_match", "no_call_accuracy", "bfcl_overall", "bfcl_irrelevance",
+            "solver_train_reward", "generator_train_reward", "rollout_parse_rate", "sound_rate", "accept_rate", "mean_p_hat",
+            "frontier_share")  # fmt: skip
+
+
+def print_table(rows: list[dict]) -> None:
+    """Mean (and spread over seeds) of each measure after each checkpoint."""
+    stages = list(dict.fromkeys(r["after"] for r in rows))
+    print(f"{'measure':22}" + "".join(f"{s:>18}" for s in stages))
+    for measure in MEASURES:
+        cells = []
+        for stage in stages:
+            values = [r[measure] for r in rows if r["after"] == stage and r.get(measure) is not None]
+            if not values:
+                cells.append("-")
+                continue
+            mean = sum(values) / len(values)
+            cells.append(f"{mean:.3f}" + (f" ±{(max(values) - min(values)) / 2:.3f}" if len(values) > 1 else ""))
+        print(f"{measure:22}" + "".join(f"{c:>18}" for c in cells))
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> None:
-    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 # ---------------------------------------------------------------- GPU arms, each in a fresh process (gpu_*.py)

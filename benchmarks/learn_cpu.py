@@ -27,31 +27,11 @@ import sys
 import time
 from pathlib import Path
 
-from common import learn, write_jsonl
+from common import MEASURES, learn, print_table, write_jsonl
 
 from toolr0_lite.config import run_entry_point
 from toolr0_lite.plots import plot_learning
 from toolr0_lite.rundir import read_jsonl
-
-MEASURES = ("heldout_reward", "heldout_exact_match", "no_call_accuracy", "bfcl_overall", "bfcl_irrelevance",
-            "solver_train_reward", "generator_train_reward", "rollout_parse_rate", "sound_rate", "accept_rate", "mean_p_hat",
-            "frontier_share")  # fmt: skip
-
-
-def print_table(rows: list[dict]) -> None:
-    """Mean (and spread over seeds) of each measure after each checkpoint."""
-    stages = list(dict.fromkeys(r["after"] for r in rows))
-    print(f"{'measure':22}" + "".join(f"{s:>18}" for s in stages))
-    for measure in MEASURES:
-        cells = []
-        for stage in stages:
-            values = [r[measure] for r in rows if r["after"] == stage and r.get(measure) is not None]
-            if not values:
-                cells.append("-")
-                continue
-            mean = sum(values) / len(values)
-            cells.append(f"{mean:.3f}" + (f" ±{(max(values) - min(values)) / 2:.3f}" if len(values) > 1 else ""))
-        print(f"{measure:22}" + "".join(f"{c:>18}" for c in cells))
 
 
 def main() -> None:
@@ -65,11 +45,15 @@ def main() -> None:
     start, out = time.perf_counter(), Path(args.out)
     # Rows of seeds measured by an earlier invocation are kept, so seeds can be added one run at a time.
     rows = [r for r in read_jsonl(out / "learning.jsonl") if r["seed"] not in args.seeds]
-    for seed in args.seeds:  # written after every seed, so a stopped run keeps the seeds it finished
-        rows += learn(out / f"seed_{seed}", seed, args.iterations, {}, args.preset, model=args.model)
+    title = f"Learning curve: {args.preset}" + (f", {Path(args.model).name}" if args.model else "")
+
+    def keep(row: dict) -> None:  # written after every checkpoint: a stopped run keeps what it measured
+        rows.append(row)
         write_jsonl(out / "learning.jsonl", rows)
-        plot_learning(rows, MEASURES, out / "learning.png", f"Learning curve: {args.preset}"
-                      + (f", {Path(args.model).name}" if args.model else ""))  # fmt: skip
+        plot_learning(rows, MEASURES, out / "learning.png", title)
+
+    for seed in args.seeds:
+        learn(out / f"seed_{seed}", seed, args.iterations, {}, args.preset, model=args.model, on_row=keep)
     print_table(rows)
     print(f"{len(args.seeds)} seed(s), {args.iterations} iterations, {(time.perf_counter() - start) / 60:.1f} min; "
           f"{out / 'learning.jsonl'}, {out / 'learning.png'}")  # fmt: skip

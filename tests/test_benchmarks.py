@@ -51,3 +51,16 @@ def test_ablate_cpu_adds_an_arm_to_an_earlier_table(tmp_path, monkeypatch):
     assert [r["arm"] for r in rows] == ["base (no training)", "full", "no_exemplars"]
     assert rows[0] != earlier[0] and "heldout_reward" in rows[0]  # the base is scored again with the new arm
     assert rows[1] == earlier[1] and rows[2]["paper_avg"] is None
+
+
+def test_learn_gpu_closes_its_window_on_a_scored_iteration(tmp_path, monkeypatch, capsys):
+    import learn_gpu
+
+    monkeypatch.setattr(sys, "argv", ["learn_gpu.py", "--preset", "tiny", "--minutes", "0.05", "--iterations", "3",
+                                      "--out", str(tmp_path)])  # fmt: skip
+    learn_gpu.main()
+    rows = read_jsonl(tmp_path / "learning.jsonl")
+    assert [r["after"] for r in rows] == ["base", "iter_00"]  # 3 s: the first iteration runs, no second starts
+    assert "stopping before iter_01" in capsys.readouterr().out
+    assert rows[1]["heldout_reward"] is not None and "peak_gpu_gib" in rows[1]
+    assert (tmp_path / "learning.png").is_file()
