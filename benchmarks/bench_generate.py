@@ -17,6 +17,7 @@ import time
 
 import torch
 
+from toolr0_lite.config import run_entry_point
 from toolr0_lite.models import ModelConfig, RoleModel
 from toolr0_lite.prompts import solver_messages
 from toolr0_lite.records import Call, Task, Tool
@@ -102,4 +103,4 @@ if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--child":
         memory_child(sys.argv[2], int(sys.argv[3]))
     else:
-        main()
+        sys.exit(run_entry_point("bench_generate", main))

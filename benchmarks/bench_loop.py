@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import functools
 import resource
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -22,6 +23,7 @@ from pathlib import Path
 from trl import GRPOTrainer
 
 from toolr0_lite import selfplay
+from toolr0_lite.config import run_entry_point
 from toolr0_lite.models import RoleModel
 from toolr0_lite.rundir import read_jsonl
 from toolr0_lite.selfplay_config import load_config
@@ -68,9 +70,14 @@ def bench(preset: str) -> None:
     print(f"  peak resident memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 
-if __name__ == "__main__":
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="*", default=["tiny", "small_cpu"])
+    presets = parser.parse_args().presets
     instrument()
-    for preset in parser.parse_args().presets:
+    for preset in presets:
         bench(preset)
+
+
+if __name__ == "__main__":
+    sys.exit(run_entry_point("bench_loop", main))

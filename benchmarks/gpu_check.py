@@ -22,6 +22,8 @@ from pathlib import Path
 
 from common import child_main, run_arms, write_random_model  # before torch: Unsloth patches on import
 
+from toolr0_lite.config import run_entry_point
+
 BACKENDS = {
     "peft-bf16": dict(backend="peft", load_in_4bit=False),
     "unsloth-4bit": dict(backend="unsloth", load_in_4bit=True),
@@ -150,4 +152,4 @@ if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--child":
         child_main(check_backend, "backend")
     else:
-        main()
+        sys.exit(run_entry_point("gpu_check", main))

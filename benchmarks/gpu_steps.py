@@ -29,6 +29,8 @@ from pathlib import Path
 
 from common import child_main, run_arms, write_random_model  # before torch: Unsloth patches on import
 
+from toolr0_lite.config import run_entry_point
+
 ARMS = {
     "trl-default": dict(backend="peft", steps=1, steps_per_generation=1),
     "kit": dict(backend="peft", steps=4, steps_per_generation=4),
@@ -123,4 +125,4 @@ if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--child":
         child_main(run_arm, "arm")
     else:
-        main()
+        sys.exit(run_entry_point("gpu_steps", main))
