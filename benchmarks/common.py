@@ -22,7 +22,7 @@ from toolr0_lite.models import RoleModel
 from toolr0_lite.pipeline import verify_and_deduplicate
 from toolr0_lite.prompts import generator_messages, tool
 from toolr0_lite.records import Call, Spec, Task
-from toolr0_lite.rundir import RunDir, atomic_write_text, iteration_index, iteration_name, read_jsonl
+from toolr0_lite.rundir import RunDir, atomic_write_text, finished_units, iteration_index, iteration_name, read_jsonl
 from toolr0_lite.selfplay import run_selfplay
 from toolr0_lite.selfplay_config import SelfPlayConfig, load_config, merge_settings
 from toolr0_lite.spec import sample_specs
@@ -225,9 +225,7 @@ def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = 
 
 def finished_iterations(out: Path) -> int:
     """How many iterations a run directory has finished (0 for none or no run yet), read without opening it."""
-    state = out / "state.json"
-    done = json.loads(state.read_text())["done"] if state.exists() else []
-    return max((i + 1 for i in map(iteration_index, done) if i is not None), default=0)
+    return max((i + 1 for i in map(iteration_index, finished_units(out)) if i is not None), default=0)
 
 
 def heldout_tasks(path: Path, config: SelfPlayConfig, seed: int, generated_specs: int, log=print) -> list[Task]:

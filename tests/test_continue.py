@@ -96,3 +96,11 @@ def test_every_entry_point_reports_the_kits_errors_in_one_line(command, tmp_path
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert ConfigError.__name__ not in done.stderr  # the message, not the exception's name
+
+
+def test_eval_of_a_run_with_a_damaged_state_is_one_line(one_iteration, tmp_path, capsys):
+    run = copy_of(one_iteration, tmp_path)
+    (run / "state.json").write_text("{ cut")
+    assert cli(["eval", str(run), "--categories", "none"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "state.json is damaged" in err

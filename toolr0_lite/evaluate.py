@@ -40,7 +40,7 @@ from toolr0_lite.parsing import parse_solver_output
 from toolr0_lite.prompts import solver_messages
 from toolr0_lite.records import Task
 from toolr0_lite.rewards import exact_match, solver_reward
-from toolr0_lite.rundir import RunDir, atomic_write_text, read_jsonl
+from toolr0_lite.rundir import RunDir, atomic_write_text, finished_units, read_jsonl
 
 
 @dataclass
@@ -230,9 +230,7 @@ def evaluate(roles: RoleModel, out_dir: str | Path, config: EvalConfig, adapter:
 
 def latest_solver(root: Path) -> Path | None:
     """The last finished Solver adapter of a run directory, read without opening the run (which may be running)."""
-    state = root / "state.json"
-    done = json.loads(state.read_text())["done"] if state.exists() else []
-    solvers = sorted(u for u in done if u.endswith("/solver"))
+    solvers = sorted(u for u in finished_units(root) if u.endswith("/solver"))
     return root / solvers[-1] if solvers else None
 
 

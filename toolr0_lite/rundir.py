@@ -62,6 +62,19 @@ def read_jsonl(path: Path) -> list[dict]:
         return list(reader)
 
 
+def finished_units(root: Path) -> list[str]:
+    """The units a run directory's state.json lists as finished, read without opening the run (it may be
+    running); [] for no state yet. A damaged state.json is a `RunDirError` naming it."""
+    path = Path(root) / "state.json"
+    if not path.exists():
+        return []
+    try:
+        done = json.loads(path.read_text()).get("done", [])
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as e:
+        raise RunDirError(f"{path} is damaged ({e}); restore it (state.prev.json holds the commit before)") from None
+    return list(done)
+
+
 class RunDir:
     """Paths and records of one run. `commit()` marks everything written so far as finished work."""
 
