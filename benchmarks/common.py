@@ -44,6 +44,7 @@ SIZES = {  # preset: what the benchmark changes in it, the BFCL subset, and how 
     "tiny": dict(config={}, bfcl_items=14, bfcl_tokens=128, generated_specs=4),
 }  # fmt: skip
 MAX_GENERATED = 32  # base-Generator tasks kept in the held-out set
+HELDOUT_SLICE = 16  # Generator prompts per resumable slice of the held-out set
 
 
 HAND_WRITTEN = [
@@ -128,12 +129,24 @@ HAND_WRITTEN = [
 ]  # fmt: skip
 
 
-def generated_heldout(roles: RoleModel, config: SelfPlayConfig, seed: int, n: int) -> list[Task]:
-    """The base Generator's sound, unique tasks (at most MAX_GENERATED) from specs of a seed the loop never uses."""
+def generated_heldout(roles: RoleModel, config: SelfPlayConfig, seed: int, n: int, parts: Path) -> list[Task]:
+    """The base Generator's sound, unique tasks (at most MAX_GENERATED) from specs of a seed the loop never uses.
+
+    Written a slice of HELDOUT_SLICE prompts at a time to `parts/part_KK.jsonl` (each file whole or absent),
+    so a stopped run keeps the slices it finished: on a slow CPU the whole set takes an hour.
+    """
     specs = sample_specs(config.spec, n, seed=10_000 + seed)
-    outs = roles.generate("generator", [generator_messages(s, i) for i, s in enumerate(specs)], n=1, temperature=0.7,
-                          max_new_tokens=config.synthesis.max_new_tokens, seed=10_000 + seed)  # fmt: skip
-    tasks, _ = verify_and_deduplicate([o[0].text for o in outs], specs, ids=[f"generated-{i}" for i in range(n)])
+    texts = []
+    for k, first in enumerate(range(0, n, HELDOUT_SLICE)):
+        part = parts / f"part_{k:02d}.jsonl"
+        if not part.exists():
+            batch = specs[first : first + HELDOUT_SLICE]
+            outs = roles.generate("generator", [generator_messages(s, first + i) for i, s in enumerate(batch)], n=1,
+                                  temperature=0.7, max_new_tokens=config.synthesis.max_new_tokens,
+                                  seed=10_000 + seed + first)  # fmt: skip
+            write_jsonl(part, [{"text": o[0].text} for o in outs])
+        texts += [r["text"] for r in read_jsonl(part)]
+    tasks, _ = verify_and_deduplicate(texts, specs, ids=[f"generated-{i}" for i in range(n)])
     return tasks[:MAX_GENERATED]
 
 
@@ -232,7 +245,8 @@ def heldout_tasks(path: Path, config: SelfPlayConfig, seed: int, generated_specs
     """The fixed held-out set of a seed, written once before any training: base-Generator tasks + HAND_WRITTEN."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tasks = generated_heldout(RoleModel.load(config.model), config, seed, generated_specs) + HAND_WRITTEN
+        parts = path.with_suffix(".parts")
+        tasks = generated_heldout(RoleModel.load(config.model), config, seed, generated_specs, parts) + HAND_WRITTEN
         write_jsonl(path, [t.to_dict() for t in tasks])
         log(f"held-out set: {len(tasks) - len(HAND_WRITTEN)} generated + {len(HAND_WRITTEN)} hand-written tasks")
     return [Task.from_dict(d) for d in read_jsonl(path)]

@@ -64,3 +64,27 @@ def test_learn_gpu_closes_its_window_on_a_scored_iteration(tmp_path, monkeypatch
     assert "stopping before iter_01" in capsys.readouterr().out
     assert rows[1]["heldout_reward"] is not None and "peak_gpu_gib" in rows[1]
     assert (tmp_path / "learning.png").is_file()
+
+
+def test_a_stopped_heldout_generation_keeps_its_finished_slices(tmp_path, monkeypatch):
+    from toolr0_lite.models import RoleModel
+    from toolr0_lite.selfplay_config import load_config
+
+    config = load_config("tiny")
+    calls = []
+    real = RoleModel.generate
+
+    def generate(self, role, prompts, **kw):
+        calls.append(len(prompts))
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # stopped during the second slice
+        return real(self, role, prompts, **kw)
+
+    monkeypatch.setattr(RoleModel, "generate", generate)
+    path = tmp_path / "heldout_seed_0.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        common.heldout_tasks(path, config, 0, 20, log=lambda _: None)
+    assert [p.name for p in sorted((tmp_path / "heldout_seed_0.parts").iterdir())] == ["part_00.jsonl"]
+    tasks = common.heldout_tasks(path, config, 0, 20, log=lambda _: None)
+    assert calls == [16, 4, 4]  # the finished slice is not asked again
+    assert {t.id for t in tasks} >= {t.id for t in common.HAND_WRITTEN}
