@@ -62,17 +62,27 @@ def read_jsonl(path: Path) -> list[dict]:
         return list(reader)
 
 
-def finished_units(root: Path) -> list[str]:
-    """The units a run directory's state.json lists as finished, read without opening the run (it may be
-    running); [] for no state yet. A damaged state.json is a `RunDirError` naming it."""
-    path = Path(root) / "state.json"
+def read_state(root: Path) -> dict[str, Any]:
+    """A run directory's state.json, or {} when there is none, read without opening the run (it may be
+    running); a damaged one, or one that is not a run's state, is a `RunDirError` naming it and the fix."""
+    path, backup = Path(root) / "state.json", Path(root) / "state.prev.json"
     if not path.exists():
-        return []
+        return {}
+    hint = (f"copy {backup.name} over it to resume from the commit before (the work since is redone), or "
+            if backup.exists() else "")  # fmt: skip
     try:
-        done = json.loads(path.read_text()).get("done", [])
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as e:
-        raise RunDirError(f"{path} is damaged ({e}); restore it (state.prev.json holds the commit before)") from None
-    return list(done)
+        state = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunDirError(f"{path} is damaged ({e}); {hint}restore it from a backup (nothing was changed)") from None
+    if not isinstance(state, dict) or not isinstance(state.get("done", []), list) \
+            or not isinstance(state.get("lines", {}), dict):  # fmt: skip
+        raise RunDirError(f"{path} does not hold a run's state; {hint}restore it (nothing was changed)")
+    return state
+
+
+def finished_units(root: Path) -> list[str]:
+    """The units a run directory lists as finished (e.g. "iter_00/solver"); [] for no state yet."""
+    return list(read_state(root).get("done", []))
 
 
 class RunDir:
@@ -88,24 +98,13 @@ class RunDir:
         self._roll_back()
 
     def _read_state(self) -> dict[str, Any]:
-        """state.json, or {} for a new run; a damaged or missing one (while records exist) is refused."""
-        backup = self.root / "state.prev.json"
-        hint = (f"copy {backup.name} over it to resume from the commit before (the work since is redone), or "
-                if backup.exists() else "")  # fmt: skip
-        if not self.state_path.exists():
-            if any(self._jsonl_files()):
-                raise RunDirError(f"{self.state_path} is missing but {self.root} holds records; {hint}restore it, "
-                                  "or move the folder away to start again (nothing was changed)")  # fmt: skip
-            return {}
-        try:
-            state = json.loads(self.state_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise RunDirError(f"{self.state_path} is damaged ({e}); {hint}restore it from a backup "
-                              "(nothing was changed)") from None  # fmt: skip
-        if not isinstance(state, dict) or not isinstance(state.get("done", []), list) \
-                or not isinstance(state.get("lines", {}), dict):  # fmt: skip
-            raise RunDirError(f"{self.state_path} does not hold a run's state; {hint}restore it (nothing was changed)")
-        return state
+        """state.json, or {} for a new run; a damaged one, or a missing one while records exist, is refused."""
+        if not self.state_path.exists() and any(self._jsonl_files()):
+            backup = self.root / "state.prev.json"
+            hint = f"copy {backup.name} over it to resume from the commit before, or " if backup.exists() else ""
+            raise RunDirError(f"{self.state_path} is missing but {self.root} holds records; {hint}restore it, "
+                              "or move the folder away to start again (nothing was changed)")  # fmt: skip
+        return read_state(self.root)
 
     def _roll_back(self) -> None:
         """Cut every JSONL file back to its committed lines (drops torn lines and unfinished work)."""
