@@ -206,8 +206,8 @@ def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = 
     overrides = merge_settings(overrides, {"model": {"source": model}} if model else {})
     config = load_config(preset, out=str(out), seed=seed, iterations=iterations,
                          **merge_settings(sizes["config"], overrides))  # fmt: skip
-    heldout = heldout_tasks(out.parent / f"heldout_seed_{seed}.jsonl", config, seed, sizes["generated_specs"], log)
-    roles = RoleModel.load(config.model)  # its Solver weights are the base model's until an adapter is scored
+    roles = RoleModel.load(config.model)  # both roles hold the base model's weights until an adapter is scored
+    heldout = heldout_tasks(out.parent / f"heldout_seed_{seed}.jsonl", roles, config, seed, sizes["generated_specs"], log)
     items = sizes["bfcl_items"] if bfcl_items is None else bfcl_items
     eval_config = EvalConfig(limit=items or None, seed=0, max_new_tokens=sizes["bfcl_tokens"], exemplars=config.exemplars)
 
@@ -241,12 +241,14 @@ def finished_iterations(out: Path) -> int:
     return max((i + 1 for i in map(iteration_index, finished_units(out)) if i is not None), default=0)
 
 
-def heldout_tasks(path: Path, config: SelfPlayConfig, seed: int, generated_specs: int, log=print) -> list[Task]:
-    """The fixed held-out set of a seed, written once before any training: base-Generator tasks + HAND_WRITTEN."""
+def heldout_tasks(path: Path, roles: RoleModel, config: SelfPlayConfig, seed: int, generated_specs: int,
+                  log=print) -> list[Task]:  # fmt: skip
+    """The fixed held-out set of a seed, written once before any training: the base Generator's tasks (`roles`
+    untrained) + HAND_WRITTEN."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         parts = path.with_suffix(".parts")
-        tasks = generated_heldout(RoleModel.load(config.model), config, seed, generated_specs, parts) + HAND_WRITTEN
+        tasks = generated_heldout(roles, config, seed, generated_specs, parts) + HAND_WRITTEN
         write_jsonl(path, [t.to_dict() for t in tasks])
         log(f"held-out set: {len(tasks) - len(HAND_WRITTEN)} generated + {len(HAND_WRITTEN)} hand-written tasks")
     return [Task.from_dict(d) for d in read_jsonl(path)]

@@ -82,9 +82,10 @@ def test_a_stopped_heldout_generation_keeps_its_finished_slices(tmp_path, monkey
 
     monkeypatch.setattr(RoleModel, "generate", generate)
     path = tmp_path / "heldout_seed_0.jsonl"
+    roles = RoleModel.load(config.model)
     with pytest.raises(KeyboardInterrupt):
-        common.heldout_tasks(path, config, 0, 20, log=lambda _: None)
+        common.heldout_tasks(path, roles, config, 0, 20, log=lambda _: None)
     assert [p.name for p in sorted((tmp_path / "heldout_seed_0.parts").iterdir())] == ["part_00.jsonl"]
-    tasks = common.heldout_tasks(path, config, 0, 20, log=lambda _: None)
+    tasks = common.heldout_tasks(path, roles, config, 0, 20, log=lambda _: None)
     assert calls == [16, 4, 4]  # the finished slice is not asked again
     assert {t.id for t in tasks} >= {t.id for t in common.HAND_WRITTEN}
