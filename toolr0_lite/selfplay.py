@@ -266,6 +266,7 @@ def synthesize(roles: RoleModel, config: SelfPlayConfig, run: RunDir, iteration:
     run.write_jsonl(f"{name}/rejects.jsonl", [r.to_dict() for r in rejects + disagreed])
     run.write_jsonl(f"{name}/probes.jsonl", [{"task_id": t.id, "agreement_answers": a} for t, a in zip(tasks, answers)])
     run.write_jsonl(f"{name}/tasks.jsonl", [t.to_dict() for t in selected + topped_up])
+    seconds = time.perf_counter() - start
     metrics = {
         "iteration": iteration, "phase": "synthesis", "candidates": len(candidates), "verified_unique": sound,
         "heldout": sound - len(tasks), "agreed": len(agreed), "selected": len(selected),
@@ -274,8 +275,7 @@ def synthesize(roles: RoleModel, config: SelfPlayConfig, run: RunDir, iteration:
         "domains": dict(Counter(t.spec.domain for t in selected + topped_up if t.spec).most_common()),
         "difficulty": dict(Counter(t.difficulty for t in selected + topped_up).most_common()),
         "no_call_tasks": sum(not t.gold_calls for t in selected + topped_up),
-        "seconds": round(time.perf_counter() - start, 2),
-        "generator_tokens_per_s": None if resumed else round(tokens / (time.perf_counter() - start), 1),
+        "seconds": round(seconds, 2), "generator_tokens_per_s": None if resumed else round(tokens / seconds, 1),
         "peak_memory_mib": peak_memory_mib(),
     }  # fmt: skip
     run.append("metrics.jsonl", [metrics])
