@@ -24,3 +24,13 @@ def test_atomic_write_leaves_no_temp_file(tmp_path):
     atomic_write_text(tmp_path / "a" / "tasks.jsonl", '{"x": 1}\n')
     assert (tmp_path / "a" / "tasks.jsonl").read_text() == '{"x": 1}\n'
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["tasks.jsonl"]
+
+
+def test_a_run_killed_before_its_first_commit_restarts_from_nothing(tmp_path):
+    run = RunDir(tmp_path)  # a new run: its state is on disk before any record is
+    run.append("metrics.jsonl", [{"never": "committed"}])
+    run.append("iter_00/generator_rollouts.jsonl", [{"torn": "batch"}])  # killed here, nothing committed
+
+    again = RunDir(tmp_path)  # not refused as "state.json is missing but … holds records"
+    assert again.state["done"] == []
+    assert read_jsonl(tmp_path / "metrics.jsonl") == [] and again.count("iter_00/generator_rollouts.jsonl") == 0

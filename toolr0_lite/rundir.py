@@ -95,6 +95,8 @@ class RunDir:
         self.state: dict[str, Any] = self._read_state()
         self.state.setdefault("done", [])  # finished units, e.g. "iter_00/generator"
         self.state.setdefault("lines", {})  # committed line count of each JSONL file
+        if not self.state_path.exists():  # a new run: its state exists before its first record can
+            self.commit()
         self._roll_back()
 
     def _read_state(self) -> dict[str, Any]:
