@@ -35,6 +35,7 @@ from toolr0_lite.bfcl import (
     score_text,
 )
 from toolr0_lite.config import ConfigError
+from toolr0_lite.distributed import generate_shared, open_run
 from toolr0_lite.models import ModelConfig, RoleModel
 from toolr0_lite.parsing import parse_solver_output
 from toolr0_lite.prompts import solver_messages
@@ -174,10 +175,10 @@ def _answer(roles: RoleModel, out: RunDir, variant: str, benchmark: str, items: 
     todo = [x for x in items if (variant, benchmark, x.id) not in done]
     if not todo:
         return
-    for first in tqdm(range(0, len(todo), config.chunk), desc=desc, unit="chunk"):
+    for first in tqdm(range(0, len(todo), config.chunk), desc=desc, unit="chunk", disable=not out.writer):
         chunk = todo[first : first + config.chunk]
         prompts = [prompt_of(x, benchmark, config, first + j) for j, x in enumerate(chunk)]
-        answers = roles.generate("solver", prompts, n=1, temperature=0, max_new_tokens=config.max_new_tokens)
+        answers = generate_shared(roles, "solver", prompts, n=1, temperature=0, max_new_tokens=config.max_new_tokens)
         out.append("results.jsonl", [{"variant": variant, **make_record(x, a[0].text)} for x, a in zip(chunk, answers)])
         out.commit()
 
@@ -196,13 +197,15 @@ def evaluate(roles: RoleModel, out_dir: str | Path, config: EvalConfig, adapter:
 
     `roles` must be freshly loaded: its Solver weights are still the initial ones (the base model's behaviour).
     """
-    out = RunDir(out_dir)
+    out = open_run(out_dir)
+    log = log if out.writer else (lambda _: None)
     settings = {"max_new_tokens": config.max_new_tokens, "exemplars": config.exemplars, "prompt": config.prompt,
                 "adapter": str(adapter) if adapter else None, "model": roles.config.source}  # fmt: skip
     settings_path = out.path("settings.json")
     if settings_path.exists() and json.loads(settings_path.read_text()) != settings:
         raise ConfigError(f"{out.root} holds results made with other settings ({settings_path}); use another --out")
-    atomic_write_text(settings_path, json.dumps(settings, indent=1))
+    if out.writer:
+        atomic_write_text(settings_path, json.dumps(settings, indent=1))
 
     items = load_items(config.categories, config.limit, config.seed) if config.categories else []
     heldout = heldout or []
@@ -219,9 +222,11 @@ def evaluate(roles: RoleModel, out_dir: str | Path, config: EvalConfig, adapter:
     wanted = {("bfcl", x.id) for x in items} | {("heldout", t.id) for t in heldout}
     records = [r for r in read_jsonl(out.path("results.jsonl")) if (r["benchmark"], r["id"]) in wanted]
     summaries = {v: summarize([r for r in records if r["variant"] == v]) for v in variants}
-    atomic_write_text(out.path("summary.json"), json.dumps({"settings": settings, "limit": config.limit,
-                                                            "variants": summaries}, indent=1))  # fmt: skip
-    chart = plot(summaries, out.path("bfcl.png"))
+    chart = None
+    if out.writer:
+        atomic_write_text(out.path("summary.json"), json.dumps({"settings": settings, "limit": config.limit,
+                                                                "variants": summaries}, indent=1))  # fmt: skip
+        chart = plot(summaries, out.path("bfcl.png"))
     log(table(summaries))
     log(f"toolr0_lite: results in {out.path('results.jsonl')}, summary in {out.path('summary.json')}"
         + (f", chart {chart}" if chart else ""))  # fmt: skip

@@ -18,7 +18,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import jsonlines
 
@@ -85,19 +85,50 @@ def finished_units(root: Path) -> list[str]:
     return list(read_state(root).get("done", []))
 
 
-class RunDir:
-    """Paths and records of one run. `commit()` marks everything written so far as finished work."""
+def _hold_lock(path: Path):
+    """A lock on the run for as long as this process lives (the OS drops it when the process ends, even when
+    killed): a second process that would write the same run is refused instead of mixing its records in."""
+    import fcntl
 
-    def __init__(self, root: str | Path):
+    handle = open(path, "a+")
+    try:
+        fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise RunDirError(f"{path.parent} is being written by {holder}, still running; wait for it to end or stop it, "
+                          "then run again (nothing was changed)") from None  # fmt: skip
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"process {os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+class RunDir:
+    """Paths and records of one run. `commit()` marks everything written so far as finished work.
+
+    In a run of several processes (distributed.py) only one is the `writer`; the others read the state it
+    left and write nothing, and `sync` (a barrier) ends every commit on all of them, so after a commit every
+    process sees the same files.
+    """
+
+    def __init__(self, root: str | Path, writer: bool = True, sync: Callable[[], None] = lambda: None):
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.writer, self.sync = writer, sync
+        if writer:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._lock = _hold_lock(self.root / "run.lock")
         self.state_path = self.root / "state.json"
-        self.state: dict[str, Any] = self._read_state()
-        self.state.setdefault("done", [])  # finished units, e.g. "iter_00/generator"
-        self.state.setdefault("lines", {})  # committed line count of each JSONL file
-        if not self.state_path.exists():  # a new run: its state exists before its first record can
-            self.commit()
-        self._roll_back()
+        self.state: dict[str, Any] = self._read_state()  # every process: a damaged folder stops them all alike
+        if writer:
+            if not self.state_path.exists():  # a new run: its state exists before its first record can
+                self._write_state()
+            self._roll_back()
+        self.sync()  # the others read the state once the writer has cut its files back
+        if not writer:
+            self.state = self._read_state()
 
     def _read_state(self) -> dict[str, Any]:
         """state.json, or {} for a new run; a damaged one, or a missing one while records exist, is refused."""
@@ -106,7 +137,10 @@ class RunDir:
             hint = f"copy {backup.name} over it to resume from the commit before, or " if backup.exists() else ""
             raise RunDirError(f"{self.state_path} is missing but {self.root} holds records; {hint}restore it, "
                               "or move the folder away to start again (nothing was changed)")  # fmt: skip
-        return read_state(self.root)
+        state = read_state(self.root)
+        state.setdefault("done", [])  # finished units, e.g. "iter_00/generator"
+        state.setdefault("lines", {})  # committed line count of each JSONL file
+        return state
 
     def _roll_back(self) -> None:
         """Cut every JSONL file back to its committed lines (drops torn lines and unfinished work)."""
@@ -135,6 +169,8 @@ class RunDir:
 
     def append(self, relative: str, records: Iterable[dict]) -> None:
         """Append records to a JSONL file, one flushed line each."""
+        if not self.writer:
+            return
         path = self.root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a", encoding="utf-8") as f:
@@ -144,7 +180,8 @@ class RunDir:
 
     def write_jsonl(self, relative: str, records: Iterable[dict]) -> None:
         """Write a whole JSONL file at once, atomically (for files that are rewritten, not appended to)."""
-        atomic_write_text(self.root / relative, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        if self.writer:
+            atomic_write_text(self.root / relative, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
 
     def count(self, relative: str) -> int:
         path = self.root / relative
@@ -158,10 +195,15 @@ class RunDir:
 
     def commit(self, unit: str | None = None) -> None:
         """Record every JSONL file's current length (and `unit` as done) in one atomic write of state.json."""
-        self.state["lines"] = {str(p.relative_to(self.root)): self.count(str(p.relative_to(self.root)))
-                               for p in self._jsonl_files()}  # fmt: skip
         if unit is not None and unit not in self.state["done"]:
             self.state["done"].append(unit)
+        if self.writer:
+            self._write_state()
+        self.sync()
+
+    def _write_state(self) -> None:
+        self.state["lines"] = {str(p.relative_to(self.root)): self.count(str(p.relative_to(self.root)))
+                               for p in self._jsonl_files()}  # fmt: skip
         if self.state_path.exists():  # the last good state, for when state.json is damaged from outside
             atomic_write_text(self.root / "state.prev.json", self.state_path.read_text())
         atomic_write_text(self.state_path, json.dumps(self.state, indent=1))

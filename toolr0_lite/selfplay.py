@@ -27,6 +27,7 @@ import torch
 import yaml
 
 from toolr0_lite.config import ConfigError, to_dict
+from toolr0_lite.distributed import gather, generate_shared, open_run, owners, rank, world_size
 from toolr0_lite.models import RoleModel
 from toolr0_lite.parsing import parse_generator_output
 from toolr0_lite.pipeline import agreement_filter, curriculum_select, verify_and_deduplicate
@@ -53,7 +54,7 @@ from toolr0_lite.rewards import (
     validity_reward,
 )
 from toolr0_lite.rundir import RunDir, RunDirError, atomic_write_text, iteration_index, iteration_name, read_jsonl
-from toolr0_lite.selfplay_config import PhaseConfig, SelfPlayConfig
+from toolr0_lite.selfplay_config import PhaseConfig, SelfPlayConfig, check_processes
 from toolr0_lite.spec import sample_specs
 
 # ---------------------------------------------------------------- the frozen Solver as probe and judge
@@ -126,23 +127,29 @@ class GeneratorReward:
 
     def record(self, texts: list[str], specs: list[Spec], outs: list, scores: list[GeneratorScore],
                probed: dict[str, Probe]) -> None:  # fmt: skip
-        """Every completion with its terms and probes to generator_rollouts.jsonl; the step's means to metrics."""
-        self.run.append(f"{iteration_name(self.iteration)}/generator_rollouts.jsonl", [
-            {"step": self.calls, "spec": asdict(sp), "text": text, "parse_error": out.error,
+        """Every completion with its terms and probes to generator_rollouts.jsonl; the step's means to metrics.
+
+        With several processes each scored (and probed for) its own completions; the rows of all come together
+        here, marked with the rank that probed them.
+        """
+        rows = gather([
+            {"step": self.calls, "rank": rank(), "spec": asdict(sp), "text": text, "parse_error": out.error,
              "terms": asdict(score), "reward": score.total,
              "p_hat": probed[text].p_hat if text in probed else None,
              "probe_answers": probed[text].answers if text in probed else []}
             for text, out, sp, score in zip(texts, outs, specs, scores)
         ])  # fmt: skip
-        p_hats = [probed[t].p_hat for t in texts if t in probed]
+        self.run.append(f"{iteration_name(self.iteration)}/generator_rollouts.jsonl", rows)
+        p_hats = [r["p_hat"] for r in rows if r["p_hat"] is not None]
         self.run.append("metrics.jsonl", [{
             "iteration": self.iteration, "phase": "generator", "step": self.calls,
-            "parse_rate": sum(o.error is None for o in outs) / len(outs),
-            **{f"mean_{k}": sum(getattr(s, k) for s in scores) / len(scores)
+            "parse_rate": sum(r["parse_error"] is None for r in rows) / len(rows),
+            **{f"mean_{k}": sum(r["terms"][k] for r in rows) / len(rows)
                for k in ("gate", "format", "validity", "difficulty", "semantic", "repetition")},
-            "mean_reward": sum(s.total for s in scores) / len(scores),
+            "mean_reward": sum(r["reward"] for r in rows) / len(rows),
             "p_hat_histogram": dict(sorted(Counter(round(p, 3) for p in p_hats).items())),
             "in_band": sum(self.config.rewards.band[0] <= p <= self.config.rewards.band[1] for p in p_hats),
+            "probed_by_rank": _by_rank(r["rank"] for r in rows if r["p_hat"] is not None),
         }])  # fmt: skip
 
 
@@ -175,7 +182,7 @@ def train_role(roles: RoleModel, role: str, rows: list[dict], reward_funcs: list
     cuda = torch.cuda.is_available()
     args = GRPOConfig(
         output_dir=str(run.iteration(iteration) / f"trl_{role}"),
-        per_device_train_batch_size=phase.prompts_per_step * phase.group_size,
+        per_device_train_batch_size=phase.prompts_per_step * phase.group_size // world_size(),  # a step's share
         num_generations=phase.group_size,
         steps_per_generation=phase.steps_per_generation,
         max_completion_length=phase.max_completion_length,
@@ -191,6 +198,7 @@ def train_role(roles: RoleModel, role: str, rows: list[dict], reward_funcs: list
         save_strategy="no",
         report_to=config.report_to,
         seed=config.seed + iteration,
+        ddp_find_unused_parameters=False,  # several processes: only the trained role's LoRA weights, all used
         use_cpu=not cuda,
         bf16=cuda and torch.cuda.is_bf16_supported() and config.model.torch_dtype() == torch.bfloat16,
         fp16=cuda and config.model.torch_dtype() == torch.float16,
@@ -221,13 +229,13 @@ def sample_candidates(roles: RoleModel, config: SelfPlayConfig, run: RunDir, ite
     specs = sample_specs(config.spec, s.candidates, seed=config.seed * 104729 + iteration)
     tokens = 0
     for first in tqdm(range(run.count(f"{name}/candidates.jsonl"), s.candidates, s.batch_size),
-                      desc=f"{name} synthesis", unit="batch"):  # fmt: skip
+                      desc=f"{name} synthesis", unit="batch", disable=not run.writer):  # fmt: skip
         batch = specs[first : first + s.batch_size]
         prompts = [generator_messages(sp, _example(config, first + j)) for j, sp in enumerate(batch)]
-        outs = roles.generate("generator", prompts, n=1, temperature=s.temperature, max_new_tokens=s.max_new_tokens,
+        outs = generate_shared(roles, "generator", prompts, n=1, temperature=s.temperature, max_new_tokens=s.max_new_tokens,
                               seed=config.seed * 1_000_003 + iteration * 10_007 + first)  # fmt: skip
         records = []
-        for j, (sp, gen) in enumerate(zip(batch, outs)):
+        for j, (sp, gen, by) in enumerate(zip(batch, outs, owners(len(batch)))):
             parsed = parse_generator_output(gen[0].text)
             cheap = 0.0  # r_G without the probe terms: what dedup keeps the best of
             if parsed.error is None:
@@ -235,7 +243,7 @@ def sample_candidates(roles: RoleModel, config: SelfPlayConfig, run: RunDir, ite
                     parsed.question, parsed.tools, parsed.gold_calls, sp.no_call))  # fmt: skip
             tokens += gen[0].completion_tokens
             records.append({"index": first + j, "spec": asdict(sp), "text": gen[0].text,
-                            "completion_tokens": gen[0].completion_tokens, "generator_reward": cheap})  # fmt: skip
+                            "completion_tokens": gen[0].completion_tokens, "generator_reward": cheap, "rank": by})  # fmt: skip
         run.append(f"{name}/candidates.jsonl", records)
         run.commit()
     return tokens
@@ -275,6 +283,7 @@ def synthesize(roles: RoleModel, config: SelfPlayConfig, run: RunDir, iteration:
         "domains": dict(Counter(t.spec.domain for t in selected + topped_up if t.spec).most_common()),
         "difficulty": dict(Counter(t.difficulty for t in selected + topped_up).most_common()),
         "no_call_tasks": sum(not t.gold_calls for t in selected + topped_up),
+        "candidates_by_rank": _by_rank(c.get("rank", 0) for c in candidates.values()),
         "seconds": round(seconds, 2), "generator_tokens_per_s": None if resumed else round(tokens / seconds, 1),
         "peak_memory_mib": peak_memory_mib(),
     }  # fmt: skip
@@ -289,14 +298,14 @@ def agreement_answers(roles: RoleModel, tasks: list[Task], config: SelfPlayConfi
     """The frozen Solver's near-greedy answers to each sound task, for the agreement check."""
     s = config.synthesis
     prompts = [solver_messages(t, _example(config, i)) for i, t in enumerate(tasks)]
-    answers = roles.generate("solver", prompts, n=s.agreement_samples, temperature=s.agreement_temperature,
+    answers = generate_shared(roles, "solver", prompts, n=s.agreement_samples, temperature=s.agreement_temperature,
                              max_new_tokens=config.probe.max_new_tokens, seed=seed) if tasks else []  # fmt: skip
     return [[g.text for g in a] for a in answers]
 
 
 def label_difficulty(roles: RoleModel, tasks: list[Task], config: SelfPlayConfig) -> None:
     """The frozen Solver as judge labels each task easy, medium or hard (in place)."""
-    labels = roles.generate("solver", [difficulty_judge_messages(t) for t in tasks], n=1, temperature=0,
+    labels = generate_shared(roles, "solver", [difficulty_judge_messages(t) for t in tasks], n=1, temperature=0,
                             max_new_tokens=config.probe.judge_max_new_tokens) if tasks else []  # fmt: skip
     for task, label in zip(tasks, labels):
         task.difficulty = parse_difficulty(label[0].text)
@@ -335,6 +344,11 @@ def _example(config: SelfPlayConfig, index: int) -> int | None:
     return index if config.exemplars else None
 
 
+def _by_rank(ranks) -> dict[str, int]:
+    """How many records each process produced, e.g. {"0": 8, "1": 8} (JSON keys are strings)."""
+    return {str(r): n for r, n in sorted(Counter(ranks).items())}
+
+
 def peak_memory_mib() -> float:
     if torch.cuda.is_available():
         return round(torch.cuda.max_memory_allocated() / 2**20, 1)
@@ -346,7 +360,9 @@ def peak_memory_mib() -> float:
 
 def run_selfplay(config: SelfPlayConfig, out: str | Path | None = None, log: Callable[[str], None] = print) -> RunDir:
     """Run (or resume) self-play into `out`; returns the run directory. Kill it any time and call it again."""
-    run = RunDir(out or config.out)
+    check_processes(config, world_size())
+    run = open_run(out or config.out)
+    log = log if run.writer else (lambda _: None)  # one console: the main process's
     _check_finished_adapters(run)
     _check_same_config(run, config)
     log(f"toolr0_lite: run directory {run.root} ({'resuming' if run.state['done'] else 'new run'})")
@@ -360,7 +376,8 @@ def run_selfplay(config: SelfPlayConfig, out: str | Path | None = None, log: Cal
             start = time.perf_counter()
             if not config.frozen_generator:
                 generator_phase(roles, config, run, it)
-            roles.save_role("generator", run.path(name, "generator"))
+            if run.writer:
+                roles.save_role("generator", run.path(name, "generator"))
             _phase_done(run, f"{name}/generator", it, "generator_done", start, log)
         if not run.is_done(f"{name}/synthesis"):
             synthesize(roles, config, run, it, log)
@@ -377,11 +394,13 @@ def run_selfplay(config: SelfPlayConfig, out: str | Path | None = None, log: Cal
             else:
                 log(f"[{name}/solver] GRPO phase: {config.solver.steps} steps on {len(tasks)} tasks")
                 solver_phase(roles, tasks, config, run, it)
-            roles.save_role("solver", run.path(name, "solver"))
+            if run.writer:
+                roles.save_role("solver", run.path(name, "solver"))
             _phase_done(run, f"{name}/solver", it, "solver_done", start, log, tasks=len(tasks))
     from toolr0_lite.plots import plot_curriculum
 
-    plot_curriculum(run.root)
+    if run.writer:
+        plot_curriculum(run.root)
     log(f"toolr0_lite: done. Tasks, rejects, metrics and adapters are in {run.root}")
     return run
 
@@ -421,7 +440,8 @@ def _check_same_config(run: RunDir, config: SelfPlayConfig) -> None:
         if started and config.iterations <= started[-1]:
             raise ConfigError(f"iterations: {run.root} has work done in {started[-1] + 1} iteration(s); "
                               f"set iterations to at least {started[-1] + 1} (an iteration is never undone)")  # fmt: skip
-    atomic_write_text(path, yaml.safe_dump(new, sort_keys=False))
+    if run.writer:
+        atomic_write_text(path, yaml.safe_dump(new, sort_keys=False))
 
 
 def _changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:

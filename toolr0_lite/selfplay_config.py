@@ -162,3 +162,15 @@ def merge_settings(base: dict, extra: Any) -> dict:
         both = isinstance(value, dict) and isinstance(base.get(key), dict)
         merged[key] = {**base[key], **value} if both else value
     return merged
+
+
+def check_processes(config: SelfPlayConfig, processes: int) -> None:
+    """Several processes split each GRPO step's completions (TRL's per-device batch); each step's
+    prompts_per_step × group_size must divide evenly, checked before any model loads."""
+    for name in ("generator", "solver"):
+        phase = getattr(config, name)
+        batch = phase.prompts_per_step * phase.group_size
+        if batch % processes:
+            raise ConfigError(f"{name}.prompts_per_step × {name}.group_size = {batch} completions a step cannot be split "
+                              f"across {processes} processes; make it a multiple of {processes} (e.g. "
+                              f"{name}.prompts_per_step={processes}), or launch a number of processes that divides {batch}")  # fmt: skip
