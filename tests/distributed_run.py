@@ -18,9 +18,10 @@ sys.path.insert(0, str(Path(__file__).parent))  # helpers.py
 
 
 def read_as_sound_tasks() -> None:
+    from helpers import completion_of, sound_task
+
     import toolr0_lite.pipeline
     import toolr0_lite.selfplay
-    from helpers import completion_of, sound_task
     from toolr0_lite.parsing import parse_generator_output
 
     def parse(text: str):

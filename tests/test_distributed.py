@@ -15,9 +15,10 @@ from pathlib import Path
 
 import psutil  # comes with accelerate
 import pytest
+import yaml
 
 from toolr0_lite.config import ConfigError
-from toolr0_lite.distributed import share
+from toolr0_lite.distributed import check_launch, share
 from toolr0_lite.rundir import RunDir, read_jsonl, read_state
 from toolr0_lite.selfplay_config import check_processes, load_config
 
@@ -58,7 +59,7 @@ def test_a_step_that_does_not_split_across_processes_is_refused():
     config = load_config("tiny", generator={"prompts_per_step": 1, "group_size": 3})
     check_processes(config, 1)
     check_processes(load_config("tiny"), 2)
-    with pytest.raises(ConfigError, match=r"generator.prompts_per_step × generator.group_size = 3 .* 2 processes"):
+    with pytest.raises(ConfigError, match=r"generator.prompts_per_step × generator.group_size = 3 .* 2 processes × 1 accumulation"):
         check_processes(config, 2)
 
 
@@ -117,7 +118,7 @@ def test_a_misconfigured_launch_fails_in_one_line_before_any_model_loads(tmp_pat
     proc = launch(out, "generator.prompts_per_step=1", "generator.group_size=3")
     output, _ = proc.communicate(timeout=300)
     assert proc.returncode != 0
-    assert "generator.prompts_per_step × generator.group_size = 3 completions a step cannot be split across 2" in output
+    assert "generator.prompts_per_step × generator.group_size = 3 completions a step cannot be split into 2 processes" in output
     assert not out.exists()
 
 
@@ -127,3 +128,30 @@ def test_the_run_directory_is_written_by_one_process_at_a_time(tmp_path):
                            capture_output=True, text=True)  # fmt: skip
     assert other.returncode != 0 and f"is being written by process {os.getpid()}, still running" in other.stderr
     assert json.loads((tmp_path / "run" / "state.json").read_text())["done"] == [] and held.writer
+
+
+ACCELERATE = Path(__file__).parents[1] / "recipes" / "accelerate"
+
+
+@pytest.mark.parametrize("name", ["zero2.yaml", "ddp.yaml"])
+def test_the_accelerate_configs_fit_the_paper_preset(name):
+    launch_config = yaml.safe_load((ACCELERATE / name).read_text())
+    paper = load_config("paper")
+    processes = launch_config["num_processes"]
+    check_processes(paper, processes)  # a step's batch splits into the GPUs and their accumulation passes
+    assert launch_config["mixed_precision"] == "bf16" and paper.model.dtype in ("auto", "bfloat16")
+    assert launch_config["use_cpu"] is False and launch_config["num_machines"] == 1
+    for phase in (paper.generator, paper.solver):
+        assert phase.prompts_per_step * phase.steps == 2000  # the paper's 2,000 prompts a phase, whatever the GPUs
+        assert phase.prompts_per_step * phase.group_size // processes // phase.gradient_accumulation_steps == 4
+    if launch_config["distributed_type"] == "DEEPSPEED":
+        deepspeed = launch_config["deepspeed_config"]
+        assert deepspeed["zero_stage"] == 2
+        assert deepspeed["gradient_accumulation_steps"] == paper.generator.gradient_accumulation_steps
+        assert deepspeed["gradient_accumulation_steps"] == paper.solver.gradient_accumulation_steps
+
+
+def test_zero3_is_refused_in_one_line():
+    check_launch({"ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_ZERO_STAGE": "2"})
+    with pytest.raises(ConfigError, match=r"ZeRO-3 is not supported .*recipes/accelerate/zero2.yaml"):
+        check_launch({"ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_ZERO_STAGE": "3"})

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from toolr0_lite.config import ConfigError
 from toolr0_lite.rundir import RunDir, read_jsonl
@@ -254,3 +255,19 @@ def test_kl_with_the_unsloth_backend_is_refused_before_loading(monkeypatch):
     with pytest.raises(ConfigError, match="solver.beta: .*Unsloth.*model.backend: peft"):
         load_config("tiny", solver={"beta": 0.04})
     assert load_config("tiny").solver.beta == 0.0
+
+
+def test_a_run_started_before_a_setting_existed_resumes_at_its_default(tiny_run):
+    out, _ = tiny_run
+    path = out / "config.yaml"
+    original = path.read_text()
+    older = yaml.safe_load(original)
+    del older["solver"]["gradient_accumulation_steps"]  # as written by a kit without that setting
+    path.write_text(yaml.safe_dump(older, sort_keys=False))
+    try:
+        assert run_selfplay(load_config("tiny", out=str(out))).is_done("iter_00/solver")
+        path.write_text(yaml.safe_dump(older, sort_keys=False))
+        with pytest.raises(ConfigError, match=r"solver.gradient_accumulation_steps differ"):
+            run_selfplay(load_config("tiny", out=str(out), solver={"gradient_accumulation_steps": 2}))
+    finally:
+        path.write_text(original)

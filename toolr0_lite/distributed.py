@@ -86,3 +86,17 @@ def open_run(root):
     from toolr0_lite.rundir import RunDir
 
     return RunDir(root, writer=is_main(), sync=wait)
+
+
+def check_launch(environ: dict | None = None) -> None:
+    """Launch settings the kit cannot run, refused before any model loads. ZeRO-3 partitions every weight
+    across the GPUs, while the kit swaps the roles' LoRA weights in place and generates outside TRL's trainer,
+    which need whole weights on each GPU."""
+    import os
+
+    from toolr0_lite.config import ConfigError
+
+    environ = os.environ if environ is None else environ
+    if environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true" and environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3":
+        raise ConfigError("DeepSpeed ZeRO-3 is not supported (it splits the weights the kit swaps between roles); "
+                          "launch with recipes/accelerate/zero2.yaml, or ddp.yaml where a GPU holds the whole model")  # fmt: skip

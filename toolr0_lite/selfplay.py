@@ -27,7 +27,7 @@ import torch
 import yaml
 
 from toolr0_lite.config import ConfigError, to_dict
-from toolr0_lite.distributed import gather, generate_shared, open_run, owners, rank, world_size
+from toolr0_lite.distributed import check_launch, gather, generate_shared, open_run, owners, rank, world_size
 from toolr0_lite.models import RoleModel
 from toolr0_lite.parsing import parse_generator_output
 from toolr0_lite.pipeline import agreement_filter, curriculum_select, verify_and_deduplicate
@@ -182,9 +182,12 @@ def train_role(roles: RoleModel, role: str, rows: list[dict], reward_funcs: list
     cuda = torch.cuda.is_available()
     args = GRPOConfig(
         output_dir=str(run.iteration(iteration) / f"trl_{role}"),
-        per_device_train_batch_size=phase.prompts_per_step * phase.group_size // world_size(),  # a step's share
+        # A step is prompts_per_step × group_size completions whatever the number of processes: each process
+        # takes its share in gradient_accumulation_steps passes (check_processes made these divide evenly).
+        per_device_train_batch_size=phase.prompts_per_step * phase.group_size // world_size() // phase.gradient_accumulation_steps,
+        gradient_accumulation_steps=phase.gradient_accumulation_steps,
         num_generations=phase.group_size,
-        steps_per_generation=phase.steps_per_generation,
+        steps_per_generation=phase.steps_per_generation * phase.gradient_accumulation_steps,  # TRL counts passes
         max_completion_length=phase.max_completion_length,
         max_steps=phase.steps,
         learning_rate=phase.learning_rate,
@@ -360,6 +363,7 @@ def peak_memory_mib() -> float:
 
 def run_selfplay(config: SelfPlayConfig, out: str | Path | None = None, log: Callable[[str], None] = print) -> RunDir:
     """Run (or resume) self-play into `out`; returns the run directory. Kill it any time and call it again."""
+    check_launch()
     check_processes(config, world_size())
     run = open_run(out or config.out)
     log = log if run.writer else (lambda _: None)  # one console: the main process's
@@ -444,14 +448,16 @@ def _check_same_config(run: RunDir, config: SelfPlayConfig) -> None:
         atomic_write_text(path, yaml.safe_dump(new, sort_keys=False))
 
 
-def _changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
-    """Dotted names of the settings that differ between two config dicts."""
+def _changed_keys(old: dict, new: dict, defaults: dict | None = None, prefix: str = "") -> list[str]:
+    """Dotted names of the settings that differ between two config dicts. A setting the old config does not
+    have (one added to the kit since that run started) counts as unchanged while the new one is at its default."""
+    defaults = to_dict(SelfPlayConfig()) if defaults is None else defaults
     changed = []
     for key in dict.fromkeys([*old, *new]):
-        a, b = old.get(key), new.get(key)
+        a, b, default = old.get(key), new.get(key), defaults.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
-            changed += _changed_keys(a, b, f"{prefix}{key}.")
-        elif a != b:
+            changed += _changed_keys(a, b, default if isinstance(default, dict) else {}, f"{prefix}{key}.")
+        elif a != b and not (key not in old and b == default):
             changed.append(f"{prefix}{key}")
     return changed
 

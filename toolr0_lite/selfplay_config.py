@@ -38,9 +38,12 @@ class PhaseConfig:
     # GPU decoding is launch-bound (a step costs about the same at batch 8 or 64), so S steps' rollouts cost
     # about one step's; steps after the first in a block are slightly off-policy, which GRPO's ratio clips.
     steps_per_generation: int = setting(1, "TRL rolls out this many steps' completions in one batched call")
+    gradient_accumulation_steps: int = setting(1, "each process takes its share of a step's batch in this many passes: "
+                                                  "the same step in less memory (TRL's gradient accumulation)")
 
     def __post_init__(self) -> None:
-        for key in ("steps", "prompts_per_step", "max_completion_length", "steps_per_generation"):
+        for key in ("steps", "prompts_per_step", "max_completion_length", "steps_per_generation",
+                    "gradient_accumulation_steps"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}: must be >= 1")
         if self.group_size < 2:
@@ -165,12 +168,13 @@ def merge_settings(base: dict, extra: Any) -> dict:
 
 
 def check_processes(config: SelfPlayConfig, processes: int) -> None:
-    """Several processes split each GRPO step's completions (TRL's per-device batch); each step's
-    prompts_per_step × group_size must divide evenly, checked before any model loads."""
+    """A GRPO step's batch (prompts_per_step × group_size completions) is split across the processes, and each
+    share into gradient_accumulation_steps passes: it must divide evenly; checked before any model loads."""
     for name in ("generator", "solver"):
         phase = getattr(config, name)
-        batch = phase.prompts_per_step * phase.group_size
-        if batch % processes:
+        batch, parts = phase.prompts_per_step * phase.group_size, processes * phase.gradient_accumulation_steps
+        if batch % parts:
             raise ConfigError(f"{name}.prompts_per_step × {name}.group_size = {batch} completions a step cannot be split "
-                              f"across {processes} processes; make it a multiple of {processes} (e.g. "
-                              f"{name}.prompts_per_step={processes}), or launch a number of processes that divides {batch}")  # fmt: skip
+                              f"into {processes} processes × {phase.gradient_accumulation_steps} accumulation passes; make "
+                              f"it a multiple of {parts} (e.g. {name}.prompts_per_step={parts}), or change the number of "
+                              f"processes or {name}.gradient_accumulation_steps")  # fmt: skip
