@@ -105,6 +105,21 @@ def test_a_launch_killed_in_synthesis_resumes_in_one_process(tmp_path, runs):
     assert RunDir(out).is_done("iter_00/solver")
 
 
+@slow
+def test_evaluation_is_split_across_processes_and_written_once(tmp_path, runs):
+    one, _, two, _ = runs
+    results = {}
+    for processes in (1, 2):
+        out = tmp_path / f"eval{processes}"
+        command = [*(TORCHRUN if processes == 2 else [sys.executable]), SCRIPT, "eval", str(two), "--categories",
+                   "none", "--max-new-tokens", "8", "--out", str(out)]  # fmt: skip
+        finish(subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        results[processes] = read_jsonl(out / "results.jsonl")
+        assert json.loads((out / "summary.json").read_text())["variants"]["trained"]["heldout"]["n"] == 4
+    assert sorted(r["id"] for r in results[2]) == sorted(r["id"] for r in results[1])  # each item once
+    assert len(results[2]) == len(read_jsonl(two / "heldout.jsonl")) == 4
+
+
 def _done(out: Path) -> list[str]:
     try:
         return read_state(out).get("done", [])
