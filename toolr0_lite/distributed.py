@@ -26,6 +26,12 @@ def state():
     return PartialState(cpu=not torch.cuda.is_available())
 
 
+def join_launch() -> None:
+    """Join the launch's process group, if there is one, and pin this process to its GPU (cuda:LOCAL_RANK),
+    so that a model loaded next goes there; call it before any model loads."""
+    state()
+
+
 def rank() -> int:
     return state().process_index
 

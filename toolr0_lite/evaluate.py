@@ -35,7 +35,7 @@ from toolr0_lite.bfcl import (
     score_text,
 )
 from toolr0_lite.config import ConfigError
-from toolr0_lite.distributed import generate_shared, open_run
+from toolr0_lite.distributed import generate_shared, join_launch, open_run
 from toolr0_lite.models import ModelConfig, RoleModel
 from toolr0_lite.parsing import parse_solver_output
 from toolr0_lite.prompts import solver_messages
@@ -256,6 +256,7 @@ def evaluate_run(run_dir: str | Path, config: EvalConfig, out: str | Path | None
     if not heldout:
         log(f"toolr0_lite: {root} has no held-out tasks (the Generator wrote none sound in iteration 0); BFCL only")
     _check_bfcl(config)
+    join_launch()
     roles = RoleModel.load(run_config.model)
     return evaluate(roles, out or root / "eval", config, adapter, heldout, log)
 
@@ -289,4 +290,5 @@ def evaluate_model(source: str, config: EvalConfig, out: str | Path, adapter: st
     model_config = adapter_model_config(source, adapter)
     model_config.check()
     _check_bfcl(config)
+    join_launch()
     return evaluate(RoleModel.load(model_config), out, config, adapter, tasks, log)

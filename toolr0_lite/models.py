@@ -499,6 +499,8 @@ def _load_unsloth(source: Source, config: ModelConfig):
         max_lora_rank=config.lora_r,
         fast_inference=config.fast_inference,
         trust_remote_code=config.trust_remote_code,
+        # this process's GPU (distributed.join_launch pinned it); Unsloth's default spreads over all GPUs from 0
+        **({"device_map": {"": torch.cuda.current_device()}} if torch.cuda.is_available() else {}),
     )
     model = FastLanguageModel.get_peft_model(
         model,

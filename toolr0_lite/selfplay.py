@@ -27,7 +27,16 @@ import torch
 import yaml
 
 from toolr0_lite.config import ConfigError, to_dict
-from toolr0_lite.distributed import check_launch, gather, generate_shared, open_run, owners, rank, world_size
+from toolr0_lite.distributed import (
+    check_launch,
+    gather,
+    generate_shared,
+    join_launch,
+    open_run,
+    owners,
+    rank,
+    world_size,
+)
 from toolr0_lite.models import RoleModel
 from toolr0_lite.parsing import parse_generator_output
 from toolr0_lite.pipeline import agreement_filter, curriculum_select, verify_and_deduplicate
@@ -364,6 +373,7 @@ def peak_memory_mib() -> float:
 def run_selfplay(config: SelfPlayConfig, out: str | Path | None = None, log: Callable[[str], None] = print) -> RunDir:
     """Run (or resume) self-play into `out`; returns the run directory. Kill it any time and call it again."""
     check_launch()
+    join_launch()
     check_processes(config, world_size())
     run = open_run(out or config.out)
     log = log if run.writer else (lambda _: None)  # one console: the main process's
