@@ -1,0 +1,112 @@
+"""Why does the frozen Solver miss? Every probe answer of a run, sorted by what kept it from an exact solve.
+
+The frontier reward r_diff lives on p̂, the share of the Solver's K answers that solve a generated task
+exactly (docs/METHOD.md §3). When p̂ is 0 everywhere, r_diff carries no signal; this reads a run directory
+(no model) and says why: for each answer the first thing that differs from the gold calls —
+
+    no_answer_block, unparsable, calls_on_a_no_call_task, no_call_on_a_call_task, tools_or_count
+    (other tools, or another number of calls), argument_keys, value_spelling (the values differ only in case,
+    spacing or punctuation: BFCL's checker, which normalises strings, would accept them), value_wrong
+
+— and, for the tasks, how many have a gold value the request never names (an ungrounded gold call, which no
+Solver can be expected to match). It prints p̂'s histogram as measured and as it would be if value_spelling
+answers counted as solves, over the Generator-phase probes and the synthesis agreement answers.
+
+    python benchmarks/diagnose_probes.py RUN_DIR [RUN_DIR ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+from toolr0_lite.config import run_entry_point
+from toolr0_lite.parsing import parse_generator_output, parse_solver_output
+from toolr0_lite.records import Call, Task
+from toolr0_lite.rewards import call_score, exact_match, is_grounded, normalize, values_match
+from toolr0_lite.rundir import read_jsonl
+
+REASONS = ("solved", "no_answer_block", "unparsable", "calls_on_a_no_call_task", "no_call_on_a_call_task",
+           "tools_or_count", "argument_keys", "value_spelling", "value_wrong")  # fmt: skip
+
+
+def miss_reason(answer: str, gold: list[Call]) -> str:
+    """The first thing that keeps `answer` from solving a task with these gold calls ("solved" if nothing)."""
+    out = parse_solver_output(answer)
+    if not out.answer:
+        return "no_answer_block"
+    if out.calls is None:
+        return "unparsable"
+    if exact_match(out.calls, gold):
+        return "solved"
+    if not gold:
+        return "calls_on_a_no_call_task"
+    if not out.calls:
+        return "no_call_on_a_call_task"
+    if sorted(c.name for c in out.calls) != sorted(c.name for c in gold):
+        return "tools_or_count"
+    reasons = set()
+    for g in gold:
+        p = max((c for c in out.calls if c.name == g.name), key=lambda c: call_score(c, g))
+        if set(p.arguments) != set(g.arguments):
+            reasons.add("argument_keys")
+        for key in set(p.arguments) & set(g.arguments):
+            a, b = p.arguments[key], g.arguments[key]
+            if not values_match(a, b):
+                reasons.add("value_spelling" if normalize(str(a)) == normalize(str(b)) else "value_wrong")
+    return next(r for r in REASONS if r in reasons)
+
+
+def ungrounded(task: Task) -> bool:
+    """A gold argument value that no spelling of the request contains."""
+    return any(not is_grounded(v, task.question) for c in task.gold_calls for v in c.arguments.values())
+
+
+def probed(root: Path) -> list[tuple[str, Task, list[str]]]:
+    """(where, task, the Solver's answers) for every probed Generator rollout and every agreement check."""
+    found = []
+    for folder in sorted(root.glob("iter_*")):
+        for row in read_jsonl(folder / "generator_rollouts.jsonl"):
+            if row.get("p_hat") is not None:
+                found.append(("generator phase", row["text"], row["probe_answers"]))
+        candidates = {f"{folder.name}-{c['index']:05d}": c["text"] for c in read_jsonl(folder / "candidates.jsonl")}
+        found += [("agreement", candidates[row["task_id"]], row["agreement_answers"])
+                  for row in read_jsonl(folder / "probes.jsonl") if row["task_id"] in candidates]  # fmt: skip
+    tasks = [(where, parse_generator_output(text).to_task(), answers) for where, text, answers in found]
+    return [(where, task, answers) for where, task, answers in tasks if task is not None]
+
+
+def report(found: list[tuple[str, Task, list[str]]]) -> None:
+    for where in ("generator phase", "agreement"):
+        rows = [(t, a) for w, t, a in found if w == where]
+        if not rows:
+            print(f"## {where}: nothing probed")
+            continue
+        reasons = Counter(miss_reason(answer, t.gold_calls) for t, answers in rows for answer in answers)
+        total = sum(reasons.values())
+        print(f"## {where}: {len(rows)} tasks, {total} Solver answers")
+        for reason in REASONS:
+            print(f"  {reason}: {reasons[reason]} ({reasons[reason] / total:.0%})")
+        exact, lenient = Counter(), Counter()
+        for task, answers in rows:
+            why = [miss_reason(a, task.gold_calls) for a in answers]
+            exact[round(why.count("solved") / len(why), 3)] += 1
+            lenient[round(sum(w in ("solved", "value_spelling") for w in why) / len(why), 3)] += 1
+        print(f"  p̂ histogram (tasks): {dict(sorted(exact.items()))}")
+        print(f"  p̂ if value_spelling counted as a solve: {dict(sorted(lenient.items()))}")
+        bad = sum(ungrounded(t) for t, _ in rows)
+        print(f"  tasks with a gold value the request never names: {bad} of {len(rows)}")
+        print(f"  no-call tasks: {sum(not t.gold_calls for t, _ in rows)} of {len(rows)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", type=Path)
+    args = parser.parse_args()
+    report([x for root in args.runs for x in probed(root)])
+
+
+if __name__ == "__main__":
+    sys.exit(run_entry_point("diagnose_probes", main))
