@@ -25,7 +25,6 @@ from toolr0_lite.selfplay_config import check_processes, load_config
 SCRIPT = str(Path(__file__).with_name("distributed_run.py"))
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # two processes on two cores
-slow = pytest.mark.processes
 
 
 def launch(out: Path, *sets: str, processes: int = 2, **popen) -> subprocess.Popen:
@@ -71,7 +70,7 @@ def runs(tmp_path_factory):
     return root / "one", finish(one), root / "two", finish(two)
 
 
-@slow
+@pytest.mark.processes
 def test_two_processes_split_the_generation_and_write_what_one_does(runs):
     one, _, two, output = runs
     assert counts(two) == counts(one)  # same records, none duplicated or missing; rank 1 wrote nothing (exit 0)
@@ -86,7 +85,7 @@ def test_two_processes_split_the_generation_and_write_what_one_does(runs):
     assert output.count("toolr0_lite: done.") == 1  # one console: the main process's
 
 
-@slow
+@pytest.mark.processes
 def test_a_launch_killed_in_synthesis_resumes_in_one_process(tmp_path, runs):
     _, _, reference, _ = runs
     out = tmp_path / "killed"
@@ -105,7 +104,7 @@ def test_a_launch_killed_in_synthesis_resumes_in_one_process(tmp_path, runs):
     assert RunDir(out).is_done("iter_00/solver")
 
 
-@slow
+@pytest.mark.processes
 def test_evaluation_is_split_across_processes_and_written_once(tmp_path, runs):
     one, _, two, _ = runs
     results = {}
@@ -127,7 +126,7 @@ def _done(out: Path) -> list[str]:
         return []
 
 
-@slow
+@pytest.mark.processes
 def test_a_misconfigured_launch_fails_in_one_line_before_any_model_loads(tmp_path):
     out = tmp_path / "bad"
     proc = launch(out, "generator.prompts_per_step=1", "generator.group_size=3")
