@@ -3,7 +3,7 @@
 The engine is accelerate's `PartialState` over torch.distributed, the one TRL's GRPOTrainer already runs on;
 the kit adds no scheduler. The kit's own generation (synthesis, agreement, difficulty labels, evaluation)
 follows TRL's shape: every rank builds the same list of prompts from the same seed, generates its
-contiguous share (`split_between_processes`), and the answers come back to every rank in the list's order
+contiguous share (as accelerate's `split_between_processes` cuts it), and the answers come back to every rank in the list's order
 (`gather_object`). Only the main process writes the run directory; the others follow its state.
 
 With one process every function here is a no-op (the share is the whole list), so there is one code path.
@@ -11,16 +11,16 @@ With one process every function here is a no-op (the share is the whole list), s
 
 from __future__ import annotations
 
-from functools import lru_cache
+import os
 from typing import Any
 
 import torch
 
 
-@lru_cache(maxsize=1)
 def state():
-    """accelerate's process state, created once: on a CPU-only machine it is asked for CPU processes, as TRL's
-    `use_cpu` asks, so that `torchrun` on CPUs gives a gloo group (without `cpu=True` accelerate sees none)."""
+    """accelerate's process state (one per process: accelerate keeps it, later calls return the same). On a
+    CPU-only machine it is asked for CPU processes, as TRL's `use_cpu` asks, so that `torchrun` on CPUs gives
+    a gloo group (without `cpu=True` accelerate sees none)."""
     from accelerate import PartialState
 
     return PartialState(cpu=not torch.cuda.is_available())
@@ -98,8 +98,6 @@ def check_launch(environ: dict | None = None) -> None:
     """Launch settings the kit cannot run, refused before any model loads. ZeRO-3 partitions every weight
     across the GPUs, while the kit swaps the roles' LoRA weights in place and generates outside TRL's trainer,
     which need whole weights on each GPU."""
-    import os
-
     from toolr0_lite.config import ConfigError
 
     environ = os.environ if environ is None else environ
