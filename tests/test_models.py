@@ -108,6 +108,21 @@ def test_batched_generation_equals_one_by_one_under_greedy(roles):
         assert samples[0].prompt_tokens == alone.prompt_tokens > 0
 
 
+def test_generation_reads_lora_weights_in_the_base_dtype_and_puts_the_float32_ones_back(roles):
+    nudge(roles, "solver")
+    nudge(roles, "generator", seed=2)
+    before = {role: {n: p.clone() for n, p in roles.lora_weights(role).items()} for role in ("generator", "solver")}
+    seen = []
+    layer = next(m for n, m in roles.model.named_modules() if n.endswith("lora_A.default"))
+    hook = layer.register_forward_pre_hook(lambda module, args: seen.append(module.weight.dtype))
+    roles.generate("solver", [solver_messages(sound_task())], n=2, temperature=1.0, max_new_tokens=4)
+    hook.remove()
+    assert set(seen) == {roles.model.get_base_model().dtype}  # bfloat16 in a bfloat16 model, float32 in float32
+    for role, weights in before.items():
+        after = roles.lora_weights(role)
+        assert all(after[n].dtype == torch.float32 and torch.equal(after[n], w) for n, w in weights.items())
+
+
 def test_batches_respect_the_token_cap():
     small = RoleModel.load(ModelConfig(source="tiny", lora_r=4, max_batch_tokens=120))
     calls = []
