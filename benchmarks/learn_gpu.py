@@ -9,6 +9,7 @@ and learning.png after every checkpoint, prints a line per step of each phase, a
 
     python benchmarks/learn_gpu.py --model Qwen/Qwen2.5-0.5B-Instruct --minutes 8 --out runs/learn_gpu
     python benchmarks/learn_gpu.py --preset tiny --minutes 1 --out /tmp/smoke   # the script itself, on CPU
+    python benchmarks/learn_gpu.py --model m.gguf --minutes 8 --set model.load_in_4bit=false   # no bitsandbytes
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 import torch
 from common import MEASURES, learn, print_table, write_jsonl
 
-from toolr0_lite.config import run_entry_point
+from toolr0_lite.config import parse_sets, run_entry_point
 from toolr0_lite.plots import plot_learning
 from toolr0_lite.rundir import read_jsonl
 
@@ -34,8 +35,11 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=3, help="at most this many")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bfcl-items", type=int, help="a seeded subset of about N BFCL items (default: the preset's)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="change a preset setting, as `toolr0-lite run --set` does (e.g. generator.steps=10)")
     parser.add_argument("--out", default="runs/learn_gpu")
     args = parser.parse_args()
+    overrides = parse_sets(args.set)  # a mistyped setting stops here, before any model loads
     start, out = time.time(), Path(args.out)
     print(f"learn_gpu: {args.preset}, model {args.model or 'of the preset'}, "
           f"{torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU'}, {args.minutes} min", flush=True)
@@ -48,7 +52,7 @@ def main() -> None:
         plot_learning(rows, MEASURES, out / "learning.png", f"Learning curve: {args.preset} on a GPU")
         print(f"learn_gpu: {row['after']} scored at {(time.time() - start) / 60:.1f} min", flush=True)
 
-    learn(out / f"seed_{args.seed}", args.seed, args.iterations, {}, args.preset, model=args.model,
+    learn(out / f"seed_{args.seed}", args.seed, args.iterations, overrides, args.preset, model=args.model,
           bfcl_items=args.bfcl_items, deadline=start + 60 * args.minutes, on_row=keep)  # fmt: skip
     print_table(rows)
     print(f"learn_gpu: {(time.time() - start) / 60:.1f} min; {out / 'learning.jsonl'}, {out / 'learning.png'}")

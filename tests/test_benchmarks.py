@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 import ablate_cpu  # noqa: E402
@@ -57,9 +58,10 @@ def test_learn_gpu_closes_its_window_on_a_scored_iteration(tmp_path, monkeypatch
     import learn_gpu
 
     monkeypatch.setattr(sys, "argv", ["learn_gpu.py", "--preset", "tiny", "--minutes", "0.05", "--iterations", "3",
-                                      "--out", str(tmp_path)])  # fmt: skip
+                                      "--set", "solver.steps=3", "--out", str(tmp_path)])  # fmt: skip
     learn_gpu.main()
     rows = read_jsonl(tmp_path / "learning.jsonl")
+    assert yaml.safe_load((tmp_path / "seed_0" / "config.yaml").read_text())["solver"]["steps"] == 3
     assert [r["after"] for r in rows] == ["base", "iter_00"]  # 3 s: the first iteration runs, no second starts
     assert "stopping before iter_01" in capsys.readouterr().out
     assert rows[1]["heldout_reward"] is not None and "peak_gpu_gib" in rows[1]
