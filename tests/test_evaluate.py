@@ -196,3 +196,14 @@ def test_a_misspelt_category_fails_before_any_model_loads(capsys, monkeypatch):
     assert main(["eval", "--model", "tiny", "--categories", "live_simpel"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "live_simpel" in err and "live_simple" in err
+
+
+def test_cli_eval_hands_its_batch_size_to_the_model(tmp_path, monkeypatch):
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text(HELD_OUT[0].to_json() + "\n")
+    loaded, load = [], RoleModel.load
+    monkeypatch.setattr(RoleModel, "load", lambda config: loaded.append(config) or load(config))
+    args = ["eval", "--model", "tiny", "--categories", "none", "--tasks", str(tasks), "--out", str(tmp_path / "e"),
+            "--max-new-tokens", "8", "--max-batch-tokens"]  # fmt: skip
+    assert main(args + ["4096"]) == 0 and loaded[0].max_batch_tokens == 4096
+    assert main(args + ["0"]) == 2 and len(loaded) == 1  # refused before any model loads

@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--base", action="store_true", help="also score the base model without the adapter")
     ev.add_argument("--no-exemplar", action="store_true", help="with --model: no solved example in the prompt")
     ev.add_argument("--max-new-tokens", type=int, default=256)
+    ev.add_argument("--max-batch-tokens", type=int, metavar="N",
+                    help="with --model: rows × tokens per generate call (default 16384; a big GPU takes far more)")
     ev.add_argument("--out", help="where results go (default: RUN/eval, or runs/eval for --model)")
     report = commands.add_parser("report", help="render a run's curriculum as report.md with figures")
     report.add_argument("run", help="a run directory")
@@ -100,7 +102,8 @@ def _eval(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.run:
         evaluate_run(args.run, config, out=args.out, tasks=tasks)
     else:
-        evaluate_model(args.model, config, out=args.out or "runs/eval", adapter=args.adapter, tasks=tasks)
+        evaluate_model(args.model, config, out=args.out or "runs/eval", adapter=args.adapter, tasks=tasks,
+                       max_batch_tokens=args.max_batch_tokens)  # fmt: skip
     return 0
 
 

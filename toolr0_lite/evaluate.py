@@ -285,9 +285,12 @@ def _check_bfcl(config: EvalConfig) -> None:
 
 
 def evaluate_model(source: str, config: EvalConfig, out: str | Path, adapter: str | Path | None = None,
-                   tasks: list[Task] | None = None, log: Callable[[str], None] = print) -> dict[str, dict]:  # fmt: skip
+                   tasks: list[Task] | None = None, log: Callable[[str], None] = print,
+                   max_batch_tokens: int | None = None) -> dict[str, dict]:  # fmt: skip
     """Evaluate any model source (tiny, smollm2-135m, a Hub id, a folder), with or without a Solver adapter."""
     model_config = adapter_model_config(source, adapter)
+    if max_batch_tokens is not None:
+        model_config = replace(model_config, max_batch_tokens=max_batch_tokens)
     model_config.check()
     _check_bfcl(config)
     join_launch()
