@@ -1,6 +1,7 @@
 """Evaluation end to end on the tiny model (BFCL subset + held-out tasks, base vs trained, resume), and its pure parts."""
 
 import json
+import types
 
 import pytest
 from helpers import sound_task
@@ -94,7 +95,7 @@ def test_an_interrupted_eval_resumes_from_its_committed_answers(tiny_run, tmp_pa
     (out / "results.jsonl").write_text("".join(lines[:2]) + lines[2][:10])
     evaluate_run(tiny_run, config, out=out, log=lambda _: None)
     again = read_jsonl(out / "results.jsonl")
-    assert sorted(r["id"] for r in again) == sorted(r["id"] for r in full) and len(again) == len(full)
+    assert again == full  # the same prompts (each item's worked example by its place in the set), the same answers
 
 
 def test_eval_settings_changes_are_refused(tiny_run, tmp_path):
@@ -207,3 +208,24 @@ def test_cli_eval_hands_its_batch_size_to_the_model(tmp_path, monkeypatch):
             "--max-new-tokens", "8", "--max-batch-tokens"]  # fmt: skip
     assert main(args + ["4096"]) == 0 and loaded[0].max_batch_tokens == 4096
     assert main(args + ["0"]) == 2 and len(loaded) == 1  # refused before any model loads
+
+
+def test_a_resumed_item_is_asked_with_the_prompt_an_uninterrupted_eval_gives_it(tmp_path, monkeypatch):
+    from toolr0_lite import evaluate
+
+    asked = []
+
+    def fake_generate(roles, role, prompts, **_):
+        asked.extend(prompts)
+        return [[types.SimpleNamespace(text="<tool_call_answer>[]</tool_call_answer>")] for _ in prompts]
+
+    monkeypatch.setattr(evaluate, "generate_shared", fake_generate)
+    tasks = [sound_task(id=f"t{i}", question=f"What will the weather be in Oslo in {i} days?") for i in range(5)]
+    config = EvalConfig(categories=[], chunk=2)  # exemplars on: each prompt's worked example depends on its place
+    evaluate._answer(None, RunDir(tmp_path / "whole"), "base", "heldout", tasks, heldout_record, config, "")
+    whole, asked[:] = list(asked), []
+    resumed = RunDir(tmp_path / "resumed")
+    evaluate._answer(None, resumed, "base", "heldout", tasks[:3], heldout_record, config, "")  # stopped after 3
+    evaluate._answer(None, resumed, "base", "heldout", tasks, heldout_record, config, "")
+    assert asked[3:] == whole[3:] and len(whole) == 5
+    assert len({m[1]["content"] for m in whole}) > 1  # the worked examples do differ by place
