@@ -13,8 +13,9 @@ completion runs to the limit on both arms):
   in Unsloth's inference mode).
 
 Each arm runs its phases through the kit's own `generator_phase` and `solver_phase` and reports seconds
-per optimizer step (phase time / steps, trainer set-up included), the seconds of each TRL rollout call,
-and peak allocated GPU memory.
+per optimizer step (phase time / steps, trainer set-up included), each TRL rollout call's seconds and
+completions, the completions rolled out per step (so arms are compared per unit of work: a trainer whose
+defaults changed the batch would show it here) and peak allocated GPU memory.
 
     python benchmarks/gpu_steps.py --json gpu_steps.json
 """
@@ -54,10 +55,11 @@ def run_arm(name: str, folder: str) -> dict:
     phase = {"steps": arm["steps"], "steps_per_generation": arm["steps_per_generation"]}
     config = load_config("colab_t4", out=f"/tmp/gpu_steps_{name}", model={"source": folder, "backend": arm["backend"]},
                          generator=phase, solver=phase)  # fmt: skip
+    step = config.generator.prompts_per_step * config.generator.group_size
     result: dict = {"arm": name, "gpu": torch.cuda.get_device_name(), **arm,
                     "generator_completion_tokens": config.generator.max_completion_length,
                     "solver_completion_tokens": config.solver.max_completion_length,
-                    "completions_per_step": config.generator.prompts_per_step * config.generator.group_size}  # fmt: skip
+                    "configured_completions_per_step": step}  # fmt: skip
     start = time.perf_counter()
     roles = RoleModel.load(config.model)
     result["load_s"] = round(time.perf_counter() - start, 1)
@@ -69,18 +71,19 @@ def run_arm(name: str, folder: str) -> dict:
                        ("solver", lambda: solver_phase(roles, tasks, config, run, 0))):  # fmt: skip
         torch.cuda.reset_peak_memory_stats()
         torch.cuda.synchronize()
-        start = time.perf_counter()
+        start, first_call = time.perf_counter(), len(ROLLOUTS)
         call()
         torch.cuda.synchronize()
-        seconds = time.perf_counter() - start
+        seconds, calls = time.perf_counter() - start, ROLLOUTS[first_call:]
         result[role] = {"seconds": round(seconds, 1), "seconds_per_step": round(seconds / arm["steps"], 2),
-                        "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)}  # fmt: skip
+                        "rollout_calls_per_step": round(len(calls) / arm["steps"], 2),
+                        "completions_per_step": round(sum(c["completions"] or 0 for c in calls) / arm["steps"], 1),
+                        "rollouts": calls, "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)}  # fmt: skip
         print(f"{name} {role}: {json.dumps(result[role])}", flush=True)
-    result["rollout_seconds"] = [round(t, 2) for t in ROLLOUTS]
     return result
 
 
-ROLLOUTS: list[float] = []  # seconds of each `_generate_single_turn` call (TRL's rollouts), GPU-synchronised
+ROLLOUTS: list[dict] = []  # each `_generate_single_turn` call (TRL's rollouts): seconds (GPU-synchronised), rows
 
 
 def time_rollouts() -> None:
@@ -96,7 +99,8 @@ def time_rollouts() -> None:
         start = time.perf_counter()
         out = inner(self, *args, **kwargs)
         torch.cuda.synchronize()
-        ROLLOUTS.append(time.perf_counter() - start)
+        rows = len(args[0]) if args else None  # one prompt per completion (TRL repeats each num_generations times)
+        ROLLOUTS.append({"seconds": round(time.perf_counter() - start, 2), "completions": rows})
         return out
 
     cls._generate_single_turn = timed
@@ -118,7 +122,8 @@ def main() -> None:
         for role in ("generator", "solver"):
             base, fast = done["trl-default"][role], done[arm][role]
             print(f"{role} step: TRL default {base['seconds_per_step']} s, {arm} {fast['seconds_per_step']} s: "
-                  f"{base['seconds_per_step'] / fast['seconds_per_step']:.1f}x; peak {fast['peak_gib']} GiB")  # fmt: skip
+                  f"{base['seconds_per_step'] / fast['seconds_per_step']:.1f}x; {fast['completions_per_step']} completions "
+                  f"and {fast['rollout_calls_per_step']} rollout calls a step; peak {fast['peak_gib']} GiB")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -271,3 +271,47 @@ def test_a_run_started_before_a_setting_existed_resumes_at_its_default(tiny_run)
             run_selfplay(load_config("tiny", out=str(out), solver={"gradient_accumulation_steps": 2}))
     finally:
         path.write_text(original)
+
+
+def test_a_trainer_with_other_batch_defaults_still_trains_the_kits_step(tmp_path, monkeypatch):
+    """Unsloth's patched GRPOConfig defaults gradient_accumulation_steps to 2 and the batch to 4 (TRL: 1 and 8).
+    Before the kit passed gradient accumulation explicitly, colab_t4 under Unsloth trained 16 completions a step
+    and rolled out twice per four steps. Every setting that shapes a step must be the kit's, whatever the defaults."""
+    from dataclasses import dataclass
+
+    import trl
+
+    from toolr0_lite.models import RoleModel
+    from toolr0_lite.selfplay import train_role
+
+    @dataclass
+    class OtherDefaults(trl.GRPOConfig):
+        per_device_train_batch_size: int = 4
+        gradient_accumulation_steps: int = 2
+
+    made = []
+
+    class Trainer:
+        def __init__(self, args, **_):
+            made.append(args)
+
+        def train(self):
+            pass
+
+        def remove_callback(self, _):
+            pass
+
+        def add_callback(self, _):
+            pass
+
+    monkeypatch.setattr(trl, "GRPOConfig", OtherDefaults)
+    monkeypatch.setattr(trl, "GRPOTrainer", Trainer)
+    config = load_config("tiny", out=str(tmp_path),
+                         solver={"prompts_per_step": 2, "group_size": 4, "steps_per_generation": 4})  # fmt: skip
+    phase = config.solver
+    train_role(RoleModel.load(config.model), "solver", [{"prompt": "hi"}], [lambda **_: [0.0]], phase, config,
+               RunDir(tmp_path), 0)  # fmt: skip
+    args = made[0]
+    assert args.per_device_train_batch_size * args.gradient_accumulation_steps == 8  # a step: 2 prompts × 4
+    assert args.gradient_accumulation_steps == phase.gradient_accumulation_steps == 1
+    assert args.generation_batch_size == 8 * 4  # one rollout call for four steps
