@@ -15,6 +15,7 @@ import sys
 import torch
 
 from toolr0_lite.config import run_entry_point
+from toolr0_lite.distributed import is_main
 from toolr0_lite.selfplay import run_selfplay
 from toolr0_lite.selfplay_config import load_config
 
@@ -30,7 +31,8 @@ def main() -> None:
     args = parser.parse_args()
     preset = args.preset or (None if args.config else "colab_t4" if torch.cuda.is_available() else "small_cpu")
     config = load_config(preset=preset, path=args.config, sets=args.set, iterations=args.iterations, out=args.out)
-    print(f"run_small: preset {preset or '-'}, model {config.model.source}, {config.iterations} iteration(s)")
+    if is_main():  # one console under torchrun, as the loop's own
+        print(f"run_small: preset {preset or '-'}, model {config.model.source}, {config.iterations} iteration(s)")
     run_selfplay(config)
 
 
