@@ -99,6 +99,8 @@ def test_shared_weights_ablation_uses_one_set():
 
 
 def test_batched_generation_equals_one_by_one_under_greedy(roles):
+    if roles.config.dtype == "bfloat16":  # float32 checks the batching (padding, masks, positions) exactly
+        pytest.skip("bfloat16 rounds a padded batch unlike one row: greedy text flips at near ties (1 of 24 here)")
     nudge(roles, "solver")
     batched = roles.generate("solver", PROMPTS, n=2, temperature=0, max_new_tokens=12)
     for prompt, samples in zip(PROMPTS, batched):
@@ -109,6 +111,7 @@ def test_batched_generation_equals_one_by_one_under_greedy(roles):
 
 
 def test_generation_reads_lora_weights_in_the_base_dtype_and_puts_the_float32_ones_back(roles):
+    roles.config = replace(roles.config, merged_generation=False)  # the LoRA layers themselves run
     nudge(roles, "solver")
     nudge(roles, "generator", seed=2)
     before = {role: {n: p.clone() for n, p in roles.lora_weights(role).items()} for role in ("generator", "solver")}
@@ -121,6 +124,27 @@ def test_generation_reads_lora_weights_in_the_base_dtype_and_puts_the_float32_on
     for role, weights in before.items():
         after = roles.lora_weights(role)
         assert all(after[n].dtype == torch.float32 and torch.equal(after[n], w) for n, w in weights.items())
+
+
+def test_merged_generation_computes_what_the_lora_layers_do_and_puts_the_base_back(roles):
+    nudge(roles, "solver")
+    nudge(roles, "generator", seed=2)
+    expected, base, weights = logits(roles, "solver"), base_state(roles), roles.lora_weights("solver")
+    ran = []
+    layer = next(m for n, m in roles.model.named_modules() if n.endswith("lora_A.default"))
+    hook = layer.register_forward_pre_hook(lambda *_: ran.append(1))
+    with roles.active("solver"), roles._inference():
+        merged = roles.model(**roles.tokenizer("The forecast for Oslo", return_tensors="pt")).logits
+    hook.remove()
+    assert not ran and torch.allclose(merged, expected, atol=tolerance(roles))  # one product a layer, same logits
+    assert all(torch.equal(base[k], p) for k, p in base_state(roles).items())  # bit for bit: never merged into
+    assert all(torch.equal(weights[n], w) for n, w in roles.lora_weights("solver").items())
+    assert torch.equal(logits(roles, "solver"), expected)  # the adapters are on again
+    if roles.config.dtype == "float32":  # bfloat16 rounds the two paths differently: a near tie may flip
+        plain = replace(roles.config, merged_generation=False)
+        texts = [[g.text for g in r] for r in roles.generate("solver", PROMPTS, temperature=0, max_new_tokens=12)]
+        roles.config = plain
+        assert texts == [[g.text for g in r] for r in roles.generate("solver", PROMPTS, temperature=0, max_new_tokens=12)]
 
 
 def test_batches_respect_the_token_cap():
