@@ -147,6 +147,16 @@ def test_merged_generation_computes_what_the_lora_layers_do_and_puts_the_base_ba
         assert texts == [[g.text for g in r] for r in roles.generate("solver", PROMPTS, temperature=0, max_new_tokens=12)]
 
 
+def test_a_generation_that_fails_still_puts_the_base_and_the_adapters_back(roles, monkeypatch):
+    nudge(roles, "solver")
+    expected, base = logits(roles, "solver"), base_state(roles)
+    monkeypatch.setattr(roles, "_generate_batch", lambda *_: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        roles.generate("solver", PROMPTS, temperature=0, max_new_tokens=4)
+    assert all(torch.equal(base[k], p) for k, p in base_state(roles).items())
+    assert torch.equal(logits(roles, "solver"), expected) and roles.active_role == "generator"
+
+
 def test_batches_respect_the_token_cap():
     small = RoleModel.load(ModelConfig(source="tiny", lora_r=4, max_batch_tokens=120))
     calls = []
