@@ -70,3 +70,10 @@ def test_learning_figure_draws_seeds_their_mean_and_the_base():
     assert [t.get_text() for t in reward.get_xticklabels()] == ["base", "iter_00", "iter_01"]
     assert "base" not in [line.get_label() for line in accept.get_lines()]  # no base value: no base line
     assert not missing.axison and "not measured" in missing.texts[0].get_text()
+    assert reward.get_ylim()[0] < 0 < 2 < reward.get_ylim()[1] and accept.get_ylim()[1] < 1.1  # whole ranges
+
+
+def test_a_learning_measure_without_a_known_range_is_autoscaled():
+    rows = [{"seed": 0, "after": a, "generator_train_reward": v} for a, v in (("iter_00", 3.1), ("iter_01", 3.3))]
+    (panel,) = drawn(learning_figure(rows, ("generator_train_reward",)))[:1]
+    assert 3.0 < panel.get_ylim()[0] < panel.get_ylim()[1] < 3.5

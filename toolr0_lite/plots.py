@@ -195,12 +195,24 @@ def learning_figure(rows: list[dict], measures: tuple[str, ...], title: str = "L
             ax.axhline(sum(base) / len(base), color="0.4", linestyle="--", linewidth=1, label="base")
         ax.set_xticks(range(len(stages)), stages, fontsize=8)
         ax.set_title(measure, fontsize=10)
+        if scale := _scale(measure):  # the measure's whole range, so a small change looks small
+            ax.set_ylim(scale[0] - 0.03 * scale[1], scale[1] * 1.03)
     for ax in axes.flat[len(measures):]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def _scale(measure: str) -> tuple[float, float] | None:
+    """The range a learning measure can take: the Solver reward r_S is 0-2; shares, rates and accuracies 0-1;
+    None (autoscale) for the rest."""
+    if measure in ("heldout_reward", "solver_train_reward"):
+        return (0.0, 2.0)
+    if measure.startswith("bfcl_") or measure.endswith(("_rate", "_match", "_accuracy", "_share", "p_hat")):
+        return (0.0, 1.0)
+    return None
 
 
 def _save(fig, path: Path) -> Path:
