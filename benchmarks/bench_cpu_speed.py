@@ -5,13 +5,14 @@ assembled it, or `--gguf FILE`) it prints one line per figure, `name: before aft
 speed-up, for times too), every pair measured in this run on this machine:
 
 - `generate_tokens_per_s`: 8 Solver prompts, greedy, 64 new tokens, float32 → bfloat16 (cache off in both);
-- `generate_tokens_per_s merged_lora`: the same in bfloat16, the LoRA layers run → merged into a copy;
+- `generate_tokens_per_s merged_lora`: the same in bfloat16, the LoRA layers run → merged into a weight copy
+  (`model.merged_generation`, off by default);
 - `grpo_step_seconds`: seconds a Solver GRPO step takes (TRL, `--grpo-steps` steps of small_cpu's sizes,
   trainer set-up included), float32 → bfloat16;
-- `eval_items_per_s_*`: greedy BFCL answers (the kit's prompt with its rotating exemplar), the first path
-  (float32, no cache, LoRA layers run) → cache alone, bfloat16 alone, both, and all three with merged LoRA;
-- `probe_tasks_per_s`: the frozen Solver's K = 8 answers and judge score per task, first path → all three;
-- with `--iteration`: one `small_cpu` iteration's minutes, first path → all three (about 25 min on 2 cores).
+- `eval_items_per_s_*`: greedy BFCL answers (the kit's prompt with its rotating exemplar), today's path
+  (float32, no cache) → cache alone, bfloat16 alone, and both;
+- `probe_tasks_per_s`: the frozen Solver's K = 8 answers and judge score per task, today's path → both;
+- with `--iteration`: one `small_cpu` iteration's minutes, today's path → both (about 25 min on 2 cores).
 
 bfloat16 is used only where the processor computes it natively (`cpu_runs_bfloat16`); elsewhere the script says so.
 
@@ -40,8 +41,8 @@ from toolr0_lite.selfplay import probe_tasks, run_selfplay, solver_phase
 from toolr0_lite.selfplay_config import load_config
 from toolr0_lite.sources import SMOLLM2
 
-BEFORE = {"dtype": "float32", "prefix_cache": False, "merged_generation": False}  # the kit's first CPU path
-AFTER = {"dtype": "bfloat16", "prefix_cache": True, "merged_generation": True}
+BEFORE = {"dtype": "float32", "prefix_cache": False}  # the kit's CPU path before bfloat16 and the cache
+AFTER = {"dtype": "bfloat16", "prefix_cache": True}
 
 
 def line(name: str, before: float, after: float, seconds: bool = False) -> None:
@@ -85,28 +86,26 @@ def bench_model(name: str, source: str, items: int, max_new_tokens: int, grpo_st
     print(f"# {name} ({source}), {torch.get_num_threads()} threads", flush=True)
     config = load_config("small_cpu")
     bfcl = load_items(limit=items, seed=0)
-    measured: dict[tuple[str, bool, bool], dict[str, float]] = {}
-    for dtype, cache, merged in [(d, c, False) for d in ("float32", "bfloat16") for c in (False, True)] + [
-        ("bfloat16", False, True), ("bfloat16", True, True)]:  # fmt: skip
-        roles = load(source, dtype=dtype, prefix_cache=cache, merged_generation=merged)
-        got = measured[dtype, cache, merged] = {"eval": items_per_s(roles, bfcl, max_new_tokens)}
-        if not cache:
-            got["tokens"] = tokens_per_s(roles, HAND_WRITTEN)
-        if not cache and not merged:
-            got["step"] = grpo_step_s(roles, config, grpo_steps)
-        if (dtype, cache, merged) in (("float32", False, False), ("bfloat16", True, True)):
-            got["probe"] = probes_per_s(roles, HAND_WRITTEN, config)
-        del roles
-    before, bf16 = measured["float32", False, False], measured["bfloat16", False, False]
-    after = measured["bfloat16", True, True]
-    line(f"{name} generate_tokens_per_s", before["tokens"], bf16["tokens"])
-    line(f"{name} generate_tokens_per_s merged_lora", bf16["tokens"], measured["bfloat16", False, True]["tokens"])
-    line(f"{name} grpo_step_seconds", before["step"], bf16["step"], seconds=True)
-    line(f"{name} eval_items_per_s prefix_cache", before["eval"], measured["float32", True, False]["eval"])
-    line(f"{name} eval_items_per_s bfloat16", before["eval"], bf16["eval"])
-    line(f"{name} eval_items_per_s both", before["eval"], measured["bfloat16", True, False]["eval"])
-    line(f"{name} eval_items_per_s all_three", before["eval"], after["eval"])
-    line(f"{name} probe_tasks_per_s all_three", before["probe"], after["probe"])
+    measured: dict[tuple[str, bool], dict[str, float]] = {}
+    for dtype in ("float32", "bfloat16"):
+        for cache in (False, True):
+            roles = load(source, dtype=dtype, prefix_cache=cache)
+            got = measured[dtype, cache] = {"eval": items_per_s(roles, bfcl, max_new_tokens)}
+            if not cache:
+                got["tokens"] = tokens_per_s(roles, HAND_WRITTEN)
+                got["step"] = grpo_step_s(roles, config, grpo_steps)
+            if (dtype, cache) in (("float32", False), ("bfloat16", True)):
+                got["probe"] = probes_per_s(roles, HAND_WRITTEN, config)
+            del roles
+    merged = tokens_per_s(load(source, dtype="bfloat16", prefix_cache=False, merged_generation=True), HAND_WRITTEN)
+    before, after = measured["float32", False], measured["bfloat16", True]
+    line(f"{name} generate_tokens_per_s", before["tokens"], measured["bfloat16", False]["tokens"])
+    line(f"{name} generate_tokens_per_s merged_lora", measured["bfloat16", False]["tokens"], merged)
+    line(f"{name} grpo_step_seconds", before["step"], measured["bfloat16", False]["step"], seconds=True)
+    line(f"{name} eval_items_per_s prefix_cache", before["eval"], measured["float32", True]["eval"])
+    line(f"{name} eval_items_per_s bfloat16", before["eval"], measured["bfloat16", False]["eval"])
+    line(f"{name} eval_items_per_s both", before["eval"], after["eval"])
+    line(f"{name} probe_tasks_per_s both", before["probe"], after["probe"])
 
 
 def iteration_minutes(settings: dict) -> float:
