@@ -5,8 +5,6 @@ assembled it, or `--gguf FILE`) it prints one line per figure, `name: before aft
 speed-up, for times too), every pair measured in this run on this machine:
 
 - `generate_tokens_per_s`: 8 Solver prompts, greedy, 64 new tokens, float32 → bfloat16 (cache off in both);
-- `generate_tokens_per_s merged_lora`: the same in bfloat16, the LoRA layers run → merged into a weight copy
-  (`model.merged_generation`, off by default);
 - `grpo_step_seconds`: seconds a Solver GRPO step takes (TRL, `--grpo-steps` steps of small_cpu's sizes,
   trainer set-up included), float32 → bfloat16;
 - `eval_items_per_s_*`: greedy BFCL answers (the kit's prompt with its rotating exemplar), today's path
@@ -41,7 +39,7 @@ from toolr0_lite.selfplay import probe_tasks, run_selfplay, solver_phase
 from toolr0_lite.selfplay_config import load_config
 from toolr0_lite.sources import SMOLLM2
 
-BEFORE = {"dtype": "float32", "prefix_cache": False}  # the kit's CPU path before bfloat16 and the cache
+BEFORE = {"dtype": "float32", "prefix_cache": False}  # the kit's CPU path before this change
 AFTER = {"dtype": "bfloat16", "prefix_cache": True}
 
 
@@ -97,10 +95,8 @@ def bench_model(name: str, source: str, items: int, max_new_tokens: int, grpo_st
             if (dtype, cache) in (("float32", False), ("bfloat16", True)):
                 got["probe"] = probes_per_s(roles, HAND_WRITTEN, config)
             del roles
-    merged = tokens_per_s(load(source, dtype="bfloat16", prefix_cache=False, merged_generation=True), HAND_WRITTEN)
     before, after = measured["float32", False], measured["bfloat16", True]
     line(f"{name} generate_tokens_per_s", before["tokens"], measured["bfloat16", False]["tokens"])
-    line(f"{name} generate_tokens_per_s merged_lora", measured["bfloat16", False]["tokens"], merged)
     line(f"{name} grpo_step_seconds", before["step"], measured["bfloat16", False]["step"], seconds=True)
     line(f"{name} eval_items_per_s prefix_cache", before["eval"], measured["float32", True]["eval"])
     line(f"{name} eval_items_per_s bfloat16", before["eval"], measured["bfloat16", False]["eval"])

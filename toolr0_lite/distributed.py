@@ -3,8 +3,9 @@
 The engine is accelerate's `PartialState` over torch.distributed, the one TRL's GRPOTrainer already runs on;
 the kit adds no scheduler. The kit's own generation (synthesis, agreement, difficulty labels, evaluation)
 follows TRL's shape: every rank builds the same list of prompts from the same seed, generates its
-contiguous share (as accelerate's `split_between_processes` cuts it), and the answers come back to every rank in the list's order
-(`gather_object`). Only the main process writes the run directory; the others follow its state.
+contiguous share (as accelerate's `split_between_processes` cuts it), and the answers come back to every
+rank in the list's order (`gather_object`). Only the main process writes the run directory; the others
+follow its state.
 
 With one process every function here is a no-op (the share is the whole list), so there is one code path.
 """

@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -51,11 +51,6 @@ class ModelConfig:
     max_batch_tokens: int = setting(16384, "cap on rows × (prompt + new tokens) per generate call")
     fast_inference: bool = setting(False, "Unsloth + vLLM generation (needs vllm installed)")
     prefix_cache: bool = setting(True, "read the turns a call's prompts share (system prompt, exemplar) once: speed only")
-    # Measured on the 0.5B model in bfloat16 on 2 CPU cores (8 Solver prompts, 64 new tokens): 14.2 tok/s merged,
-    # 14.1 not (prefill dominates, and each call pays the merge); a GPU, where LoRA's extra kernels weigh more, untried.
-    merged_generation: bool = setting(False, "frozen-role generation reads the role's LoRA merged into a temporary "
-                                      "copy of the adapted weights (one product a layer instead of three; the base is "
-                                      "put back untouched), for that copy's memory. PEFT backend, not a 4-bit base")  # fmt: skip
     trust_remote_code: bool = setting(False, "run a model repository's own code: only when you trust it")
     seed: int = setting(0, "seeds the LoRA initialisation")
 
@@ -273,14 +268,11 @@ class RoleModel:
             from unsloth import FastLanguageModel
 
             FastLanguageModel.for_inference(self.model)
-        merge = self.backend == "peft" and self.config.merged_generation and not self.config.load_in_4bit
         kept: list[tuple[torch.nn.Parameter, torch.Tensor]] = []  # each swapped parameter and its own tensor
         try:
-            if merge:
-                self._merge_for_generation(kept)
-            elif self.backend == "peft":
+            if self.backend == "peft":
                 self._slot_in_base_dtype(kept)
-            with torch.inference_mode(), self.model.disable_adapter() if merge else nullcontext():
+            with torch.inference_mode():
                 yield
         finally:
             for param, weights in kept:  # the tensors themselves: put back exactly
@@ -291,35 +283,15 @@ class RoleModel:
                 FastLanguageModel.for_training(self.model)
             self.model.train(was_training)
 
-    @torch.no_grad()
-    def _merge_for_generation(self, kept: list) -> None:
-        """For generation only: each adapted layer's weight swapped for a merged copy, W + (alpha/r)·BA of the
-        active role, so that with the adapters switched off each layer is one matrix product instead of three
-        (on the 0.5B model in bfloat16 on CPU the LoRA layers were 20-40% of generation). Each base weight's
-        own tensor goes to `kept` as it is swapped, and `_inference` puts it back: the base is never merged
-        into, so never rounded."""
-        for _, layer, merged in self._merged_layers():
-            kept.append((layer.weight, layer.weight.data))
-            layer.weight.data = merged
-
-    def _merged_layers(self) -> Iterator[tuple[str, torch.nn.Module, torch.Tensor]]:
-        """Each LoRA layer's name, base layer and merged weight for the active role: the delta in the LoRA
-        weights' float32, rounded once to the base's dtype, into a new tensor."""
-        from peft.tuners.lora import LoraLayer
-
-        for name, module in self.model.get_base_model().named_modules():
-            if isinstance(module, LoraLayer):
-                layer = module.get_base_layer()
-                delta = module.get_delta_weight("default")
-                yield name, layer, (layer.weight.float() + delta.float()).to(layer.weight.dtype)
-
     def _slot_in_base_dtype(self, kept: list) -> None:
-        """For generation only (when not merged): the slot's LoRA weights (float32, for training) as a copy in the
-        base's dtype, so that each LoRA layer computes in the base's dtype instead of casting its input up and its
-        output back (measured on the 0.5B model in bfloat16 on CPU: generation about 12% faster, the same greedy
-        answers). Each weight's float32 tensor goes to `kept`, which `_inference` puts back unchanged; a float32
-        base needs no copy."""
+        """For generation only: the slot's LoRA weights (float32, for training) as a copy in the base's dtype, so
+        that each LoRA layer computes in the base's dtype instead of casting its input up and its output back
+        (measured on the 0.5B model in bfloat16 on CPU: generation about 12% faster, the same greedy answers).
+        Each weight's float32 tensor goes to `kept` as it is swapped, so `_inference` puts every one back
+        unchanged, also after a failure part-way."""
         dtype = self.model.get_base_model().dtype
+        if dtype == torch.float32:  # a float32 base: the LoRA weights are already in its dtype
+            return
         for param in self._slot.values():
             if param.dtype != dtype:
                 kept.append((param, param.data))
@@ -438,6 +410,7 @@ class RoleModel:
         """
         if self.config.load_in_4bit:
             raise ValueError("merging into a 4-bit base is lossy; load the base with load_in_4bit: false to export")
+        from peft.tuners.lora import LoraLayer
         from transformers import AutoModelForCausalLM
 
         base = self.model.get_base_model()
@@ -447,8 +420,11 @@ class RoleModel:
                 for name, tensor in base.state_dict().items()
                 if "lora_" not in name
             }
-            for name, _, merged in self._merged_layers():
-                state[f"{name}.weight"] = merged
+            for name, module in base.named_modules():
+                if isinstance(module, LoraLayer):
+                    weight = module.get_base_layer().weight
+                    delta = module.get_delta_weight("default")
+                    state[f"{name}.weight"] = (weight.float() + delta.float()).to(weight.dtype)
             with torch.device("meta"):
                 plain = AutoModelForCausalLM.from_config(base.config, dtype=base.dtype)
             plain.load_state_dict(state, assign=True, strict=False)
