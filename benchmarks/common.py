@@ -45,6 +45,7 @@ SIZES = {  # preset: what the benchmark changes in it, the BFCL subset, and how 
 }  # fmt: skip
 MAX_GENERATED = 32  # base-Generator tasks kept in the held-out set
 HELDOUT_SLICE = 16  # Generator prompts per resumable slice of the held-out set
+HELDOUT_SEED = 10_000  # the held-out specs' seed: one no training seed uses
 
 
 HAND_WRITTEN = [
@@ -129,13 +130,13 @@ HAND_WRITTEN = [
 ]  # fmt: skip
 
 
-def generated_heldout(roles: RoleModel, config: SelfPlayConfig, seed: int, n: int, parts: Path) -> list[Task]:
+def generated_heldout(roles: RoleModel, config: SelfPlayConfig, n: int, parts: Path) -> list[Task]:
     """The base Generator's sound, unique tasks (at most MAX_GENERATED) from specs of a seed the loop never uses.
 
     Written a slice of HELDOUT_SLICE prompts at a time to `parts/part_KK.jsonl` (each file whole or absent),
     so a stopped run keeps the slices it finished: on a slow CPU the whole set takes an hour.
     """
-    specs = sample_specs(config.spec, n, seed=10_000 + seed)
+    specs = sample_specs(config.spec, n, seed=HELDOUT_SEED)
     texts = []
     for k, first in enumerate(range(0, n, HELDOUT_SLICE)):
         part = parts / f"part_{k:02d}.jsonl"
@@ -143,7 +144,7 @@ def generated_heldout(roles: RoleModel, config: SelfPlayConfig, seed: int, n: in
             batch = specs[first : first + HELDOUT_SLICE]
             outs = roles.generate("generator", [generator_messages(s, first + i) for i, s in enumerate(batch)], n=1,
                                   temperature=0.7, max_new_tokens=config.synthesis.max_new_tokens,
-                                  seed=10_000 + seed + first)  # fmt: skip
+                                  seed=HELDOUT_SEED + first)  # fmt: skip
             write_jsonl(part, [{"text": o[0].text} for o in outs])
         texts += [r["text"] for r in read_jsonl(part)]
     tasks, _ = verify_and_deduplicate(texts, specs, ids=[f"generated-{i}" for i in range(n)])
@@ -195,7 +196,8 @@ def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = 
           model: str | None = None, bfcl_items: int | None = None, deadline: float | None = None,
           on_row: Callable[[dict], None] = lambda row: None, log=print) -> list[dict]:  # fmt: skip
     """Score the base Solver (if asked), then train iteration after iteration into `out`, scoring each
-    iteration's Solver as soon as it is trained; `on_row` gets each row as it comes.
+    iteration's Solver as soon as it is trained; `on_row` gets each row as it comes. The held-out set and the
+    base's answers live beside `out` (`heldout.jsonl`, `base/`), shared by the seeds written there.
 
     `model` replaces the preset's model source (e.g. the offline 0.5B GGUF file); `bfcl_items` its BFCL subset
     size (0: every item). With a `deadline` (time.time() seconds) no iteration starts that the last one's
@@ -207,12 +209,14 @@ def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = 
     config = load_config(preset, out=str(out), seed=seed, iterations=iterations,
                          **merge_settings(sizes["config"], overrides))  # fmt: skip
     roles = RoleModel.load(config.model)  # both roles hold the base model's weights until an adapter is scored
-    heldout = heldout_tasks(out.parent / f"heldout_seed_{seed}.jsonl", roles, config, seed, sizes["generated_specs"], log)
+    heldout = heldout_tasks(out.parent / "heldout.jsonl", roles, config, sizes["generated_specs"], log)
     items = sizes["bfcl_items"] if bfcl_items is None else bfcl_items
     eval_config = EvalConfig(limit=items or None, seed=0, max_new_tokens=sizes["bfcl_tokens"], exemplars=config.exemplars)
 
     def scored(name: str, adapter: Path | None) -> dict:
-        summaries = evaluate(roles, out / "learning" / name, eval_config, adapter, heldout, log=lambda _: None)
+        # The base model's answers are the same for every seed (one held-out set, greedy): kept once, beside the seeds.
+        folder = out.parent / "base" if adapter is None else out / "learning" / name
+        summaries = evaluate(roles, folder, eval_config, adapter, heldout, log=lambda _: None)
         return {"seed": seed, "after": name, **solver_measures(next(iter(summaries.values())))}
 
     rows = []
@@ -241,14 +245,13 @@ def finished_iterations(out: Path) -> int:
     return max((i + 1 for i in map(iteration_index, finished_units(out)) if i is not None), default=0)
 
 
-def heldout_tasks(path: Path, roles: RoleModel, config: SelfPlayConfig, seed: int, generated_specs: int,
-                  log=print) -> list[Task]:  # fmt: skip
-    """The fixed held-out set of a seed, written once before any training: the base Generator's tasks (`roles`
-    untrained) + HAND_WRITTEN."""
+def heldout_tasks(path: Path, roles: RoleModel, config: SelfPlayConfig, generated_specs: int, log=print) -> list[Task]:
+    """The fixed held-out set, written once before any training and shared by every seed, so the seeds' spread
+    is training's alone: the base Generator's tasks (`roles` untrained) + HAND_WRITTEN."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         parts = path.with_suffix(".parts")
-        tasks = generated_heldout(roles, config, seed, generated_specs, parts) + HAND_WRITTEN
+        tasks = generated_heldout(roles, config, generated_specs, parts) + HAND_WRITTEN
         write_jsonl(path, [t.to_dict() for t in tasks])
         log(f"held-out set: {len(tasks) - len(HAND_WRITTEN)} generated + {len(HAND_WRITTEN)} hand-written tasks")
     return [Task.from_dict(d) for d in read_jsonl(path)]

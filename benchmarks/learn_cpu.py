@@ -1,10 +1,11 @@
 """Does the loop learn? Several self-play iterations of a real model on CPU, measured after each (offline).
 
-Before training, a fixed held-out set is written once per seed: the base Generator's sound, unique tasks
-from specs of a seed the loop never uses (none, for a 135M model) plus `common.HAND_WRITTEN` (16 tasks, 5
-of them no-call, none of them in a prompt's exemplar). The loop then runs `--iterations` iterations of the
-preset (`common.SIZES` says what the benchmark changes); afterwards the base Solver and each iteration's Solver
-adapter are scored on the held-out set and on the same seeded BFCL subset. Per iteration it records:
+Before training, a fixed held-out set is written once and shared by every seed (so the spread over seeds is
+training's alone): the base Generator's sound, unique tasks from specs of a seed the loop never uses (none,
+for a 135M model) plus `common.HAND_WRITTEN` (16 tasks, 5 of them no-call, none of them in a prompt's
+exemplar). The base Solver is scored once on it and on a seeded BFCL subset; each seed then runs
+`--iterations` iterations of the preset (`common.SIZES` says what the benchmark changes), each iteration's
+Solver adapter scored on the same two sets as soon as it is trained. Per iteration it records:
 
 - Generator: rollout parse rate, sound and accept rates of synthesis, reject reasons, the p̂ histogram of the
   probed rollouts and their share in the frontier band, its GRPO reward per step, the share of clipped

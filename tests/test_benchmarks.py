@@ -38,8 +38,35 @@ def test_learn_cpu_records_every_measure_and_keeps_earlier_seeds(tmp_path, monke
     assert 0.0 <= trained["solver_train_reward"] <= 2.0  # TRL's logged step rewards reached the record
     assert "train_minutes" in trained  # from the phases' own timings: it survives a resume
     assert (tmp_path / "learning.png").stat().st_size > 0
-    held_out = read_jsonl(tmp_path / "heldout_seed_0.jsonl")
+    held_out = read_jsonl(tmp_path / "heldout.jsonl")
     assert {t["id"] for t in held_out} >= {t.id for t in common.HAND_WRITTEN}
+
+
+def test_seeds_share_the_heldout_set_and_the_bases_answers(tmp_path, monkeypatch):
+    from toolr0_lite.models import RoleModel
+
+    class Untrained(Exception):
+        pass
+
+    def base_row(seed: int) -> list[dict]:  # what learn() does before training: the held-out set, the base's row
+        rows = []
+        with pytest.raises(Untrained):
+            common.learn(tmp_path / f"seed_{seed}", seed, 1, {}, "tiny", on_row=rows.append, log=lambda _: None)
+        return rows
+
+    monkeypatch.setattr(common, "run_selfplay", lambda *a, **kw: (_ for _ in ()).throw(Untrained()))
+    first = base_row(0)
+    calls = []
+    real = RoleModel.generate
+
+    def generate(self, role, prompts, **kw):
+        calls.append(role)
+        return real(self, role, prompts, **kw)
+
+    monkeypatch.setattr(RoleModel, "generate", generate)
+    assert base_row(1) == [{**first[0], "seed": 1}]
+    assert calls == []  # neither the held-out set nor the base's answers are made again for another seed
+    assert [p.name for p in tmp_path.glob("heldout*.jsonl")] == ["heldout.jsonl"]
 
 
 def test_ablate_cpu_adds_an_arm_to_an_earlier_table(tmp_path, monkeypatch):
@@ -83,11 +110,11 @@ def test_a_stopped_heldout_generation_keeps_its_finished_slices(tmp_path, monkey
         return real(self, role, prompts, **kw)
 
     monkeypatch.setattr(RoleModel, "generate", generate)
-    path = tmp_path / "heldout_seed_0.jsonl"
+    path = tmp_path / "heldout.jsonl"
     roles = RoleModel.load(config.model)
     with pytest.raises(KeyboardInterrupt):
-        common.heldout_tasks(path, roles, config, 0, 20, log=lambda _: None)
-    assert [p.name for p in sorted((tmp_path / "heldout_seed_0.parts").iterdir())] == ["part_00.jsonl"]
-    tasks = common.heldout_tasks(path, roles, config, 0, 20, log=lambda _: None)
+        common.heldout_tasks(path, roles, config, 20, log=lambda _: None)
+    assert [p.name for p in sorted((tmp_path / "heldout.parts").iterdir())] == ["part_00.jsonl"]
+    tasks = common.heldout_tasks(path, roles, config, 20, log=lambda _: None)
     assert calls == [16, 4, 4]  # the finished slice is not asked again
     assert {t.id for t in tasks} >= {t.id for t in common.HAND_WRITTEN}
