@@ -15,6 +15,7 @@ speed-up, for times too), every pair measured in this run on this machine:
 bfloat16 is used only where the processor computes it natively (`cpu_runs_bfloat16`); elsewhere the script says so.
 
     python benchmarks/bench_cpu_speed.py [--models smollm2 qwen0.5b] [--items 16] [--iteration]
+    python benchmarks/bench_cpu_speed.py --models --iteration     # the iteration alone (no per-model figures)
 """
 
 from __future__ import annotations
@@ -114,7 +115,8 @@ def iteration_minutes(settings: dict) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["smollm2", "qwen0.5b"], choices=["smollm2", "qwen0.5b"])
+    parser.add_argument("--models", nargs="*", default=["smollm2", "qwen0.5b"], choices=["smollm2", "qwen0.5b"],
+                        help="models for the per-model figures; none: only --iteration")
     parser.add_argument("--gguf", type=Path, default=OFFLINE_QWEN, help="the 0.5B GGUF file (offline_qwen.py)")
     parser.add_argument("--items", type=int, default=16, help="BFCL items per evaluation figure")
     parser.add_argument("--max-new-tokens", type=int, default=128)
