@@ -12,7 +12,13 @@ exactly (docs/METHOD.md §3). When p̂ is 0 everywhere, r_diff carries no signal
 Solver can be expected to match). It prints p̂'s histogram as measured and as it would be if value_spelling
 answers counted as solves, over the Generator-phase probes and the synthesis agreement answers.
 
+With `--heldout HELDOUT.jsonl`, the folders are evaluations instead (`toolr0-lite eval` or learn_cpu's `base/`,
+`seed_N/learning/iter_KK/`) and it reads their held-out answers the same way, one table a folder: per group of
+tasks (hand-written; the base Generator's; those of its tasks with an ungrounded gold value) the mean r_S,
+the reasons, and how many answers copy a worked example's reasoning word for word.
+
     python benchmarks/diagnose_probes.py RUN_DIR [RUN_DIR ...]
+    python benchmarks/diagnose_probes.py --heldout RUNS/heldout.jsonl RUNS/base RUNS/seed_0/learning/iter_00
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from pathlib import Path
 
 from toolr0_lite.config import run_entry_point
 from toolr0_lite.parsing import parse_generator_output, parse_solver_output
+from toolr0_lite.prompts import EXEMPLARS
 from toolr0_lite.records import Call, Task
 from toolr0_lite.rewards import call_score, exact_match, is_grounded, normalize, values_match
 from toolr0_lite.rundir import read_jsonl
@@ -101,11 +108,44 @@ def report(found: list[tuple[str, Task, list[str]]]) -> None:
         print(f"  no-call tasks: {sum(not t.gold_calls for t, _ in rows)} of {len(rows)}")
 
 
+def task_group(task: Task) -> str:
+    if task.id.startswith("hand-"):  # common.HAND_WRITTEN
+        return "hand-written"
+    return "generated, ungrounded gold" if ungrounded(task) else "generated"
+
+
+def copies_exemplar(answer: str) -> bool:
+    """The answer's reasoning is a worked example's, word for word (the Solver prompt shows one)."""
+    think = normalize(parse_solver_output(answer).think or "")
+    return bool(think) and any(normalize(t) == think for _, t in EXEMPLARS)
+
+
+def heldout_report(tasks: list[Task], folder: Path) -> None:
+    """One evaluation folder's held-out answers, by task group: mean r_S, exact solves and miss reasons."""
+    by_id = {t.id: t for t in tasks}
+    rows = [r for r in read_jsonl(folder / "results.jsonl") if r["benchmark"] == "heldout" and r["id"] in by_id]
+    print(f"## {folder}: {len(rows)} held-out answers")
+    for group in ("hand-written", "generated", "generated, ungrounded gold"):
+        mine = [r for r in rows if task_group(by_id[r["id"]]) == group]
+        if not mine:
+            continue
+        reasons = Counter(miss_reason(r["raw"], by_id[r["id"]].gold_calls) for r in mine)
+        shown = ", ".join(f"{k} {reasons[k]}" for k in REASONS if reasons[k])
+        print(f"  {group}: {len(mine)} tasks, mean r_S {sum(r['reward'] for r in mine) / len(mine):.3f}; {shown}; "
+              f"a worked example's reasoning copied in {sum(copies_exemplar(r['raw']) for r in mine)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("runs", nargs="+", type=Path, help="run folders; with --heldout, evaluation folders")
+    parser.add_argument("--heldout", type=Path, help="the held-out tasks (JSONL) the evaluation folders answered")
     args = parser.parse_args()
-    report([x for root in args.runs for x in probed(root)])
+    if args.heldout:
+        tasks = [Task.from_dict(d) for d in read_jsonl(args.heldout)]
+        for folder in args.runs:
+            heldout_report(tasks, folder)
+    else:
+        report([x for root in args.runs for x in probed(root)])
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """benchmarks/diagnose_probes.py: each Solver answer's reason for missing an exact solve."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -7,7 +8,9 @@ import pytest
 from helpers import sound_task
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
-from diagnose_probes import miss_reason, ungrounded  # noqa: E402
+from diagnose_probes import copies_exemplar, heldout_report, miss_reason, ungrounded  # noqa: E402
+
+from toolr0_lite.prompts import EXEMPLARS  # noqa: E402
 
 GOLD = sound_task().gold_calls  # get_forecast(city="Oslo", days=3)
 
@@ -38,3 +41,22 @@ def test_no_call_tasks_and_ungrounded_gold():
     task = sound_task()
     task.gold_calls[0].arguments["city"] = "Bergen"  # the request names Oslo
     assert ungrounded(task)
+
+
+def test_heldout_answers_by_group_with_copied_reasoning(tmp_path, capsys):
+    hand, generated, unground = sound_task(id="hand-01"), sound_task(id="generated-0"), sound_task(id="generated-1")
+    unground.gold_calls[0].arguments["city"] = "Bergen"
+    right = '[{"name": "get_forecast", "arguments": {"city": "Oslo", "days": 3}}]'
+    copied = f"<think> {EXEMPLARS[0][1]} </think><tool_call_answer>[]</tool_call_answer>"
+    rows = [{"benchmark": "heldout", "id": "hand-01", "raw": answer(right), "reward": 2.0},
+            {"benchmark": "heldout", "id": "generated-0", "raw": copied, "reward": 0.6},
+            {"benchmark": "heldout", "id": "generated-1", "raw": answer(right), "reward": 1.5},
+            {"benchmark": "bfcl", "id": "simple_python_1", "raw": copied}]  # fmt: skip
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    heldout_report([hand, generated, unground], tmp_path)
+    out = capsys.readouterr().out
+    assert "3 held-out answers" in out
+    assert "hand-written: 1 tasks, mean r_S 2.000; solved 1; a worked example's reasoning copied in 0" in out
+    assert "generated: 1 tasks, mean r_S 0.600; no_call_on_a_call_task 1; a worked example's reasoning copied in 1" in out
+    assert "generated, ungrounded gold: 1 tasks, mean r_S 1.500; value_wrong 1" in out
+    assert copies_exemplar(f"<think>{EXEMPLARS[3][1].upper()}</think>") and not copies_exemplar(answer("[]"))
