@@ -30,7 +30,7 @@ from pathlib import Path
 
 from common import MEASURES, learn, print_table, write_jsonl
 
-from toolr0_lite.config import run_entry_point
+from toolr0_lite.config import parse_sets, run_entry_point
 from toolr0_lite.plots import plot_learning
 from toolr0_lite.rundir import read_jsonl
 
@@ -42,7 +42,10 @@ def main() -> None:
     parser.add_argument("--out", default="runs/learn_cpu")
     parser.add_argument("--preset", default="small_cpu", help="small_cpu, qwen05_cpu; tiny: a smoke run of the script")
     parser.add_argument("--model", help="replaces the preset's model source, e.g. the .gguf file of offline_qwen.py")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="change a preset setting, as `toolr0-lite run --set` does (e.g. solver.steps=8)")
     args = parser.parse_args()
+    overrides = parse_sets(args.set)  # a mistyped setting stops here, before any model loads
     start, out = time.perf_counter(), Path(args.out)
     # Rows of seeds measured by an earlier invocation are kept, so seeds can be added one run at a time.
     rows = [r for r in read_jsonl(out / "learning.jsonl") if r["seed"] not in args.seeds]
@@ -54,7 +57,7 @@ def main() -> None:
         plot_learning(rows, MEASURES, out / "learning.png", title)
 
     for seed in args.seeds:
-        learn(out / f"seed_{seed}", seed, args.iterations, {}, args.preset, model=args.model, on_row=keep)
+        learn(out / f"seed_{seed}", seed, args.iterations, overrides, args.preset, model=args.model, on_row=keep)
     print_table(rows)
     print(f"{len(args.seeds)} seed(s), {args.iterations} iterations, {(time.perf_counter() - start) / 60:.1f} min; "
           f"{out / 'learning.jsonl'}, {out / 'learning.png'}")  # fmt: skip

@@ -26,8 +26,9 @@ def test_learn_cpu_records_every_measure_and_keeps_earlier_seeds(tmp_path, monke
     earlier = {"seed": 9, "after": "base", "heldout_reward": 0.5}
     _write(tmp_path / "learning.jsonl", [earlier])
     monkeypatch.setattr(sys, "argv", ["learn_cpu.py", "--preset", "tiny", "--seeds", "0", "--iterations", "1",
-                                      "--out", str(tmp_path)])  # fmt: skip
+                                      "--set", "synthesis.require_grounded=true", "--out", str(tmp_path)])  # fmt: skip
     learn_cpu.main()
+    assert yaml.safe_load((tmp_path / "seed_0" / "config.yaml").read_text())["synthesis"]["require_grounded"] is True
     rows = read_jsonl(tmp_path / "learning.jsonl")
     assert rows[0] == earlier
     assert [(r["seed"], r["after"]) for r in rows[1:]] == [(0, "base"), (0, "iter_00")]

@@ -12,6 +12,7 @@ from toolr0_lite.pipeline import (
     curriculum_select,
     deduplicate,
     fingerprint,
+    grounding_filter,
     verify,
     verify_and_deduplicate,
     verify_candidates,
@@ -122,6 +123,17 @@ def test_agreement_filter():
     no_call = sound_task(gold_calls=[])
     kept, _ = agreement_filter([no_call], [[_answer([])] * 2])
     assert kept == [no_call]
+
+
+def test_grounding_filter_drops_gold_values_the_question_never_names():
+    grounded = sound_task(id="a")  # get_forecast(city="Oslo", days=3) for "... in Oslo over the next 3 days?"
+    words = sound_task(id="b", question="What will the weather be in Oslo over the next three days?")
+    invented = sound_task(id="c", gold_calls=[Call("get_forecast", {"city": "Bergen", "days": 3})])
+    no_call = sound_task(id="d", gold_calls=[])
+    kept, dropped = grounding_filter([grounded, words, invented, no_call])
+    assert [t.id for t in kept] == ["a", "b", "d"]  # a number written as a word is grounded; no call, nothing to check
+    assert [(r.id, r.stage, r.reason) for r in dropped] == [("c", "grounding", "ungrounded_value")]
+    assert "get_forecast.city = 'Bergen'" in dropped[0].detail and dropped[0].task is invented
 
 
 def _labelled(domain, difficulty, i):

@@ -315,3 +315,32 @@ def test_a_trainer_with_other_batch_defaults_still_trains_the_kits_step(tmp_path
     assert args.per_device_train_batch_size * args.gradient_accumulation_steps == 8  # a step: 2 prompts × 4
     assert args.gradient_accumulation_steps == phase.gradient_accumulation_steps == 1
     assert args.generation_batch_size == 8 * 4  # one rollout call for four steps
+
+
+def test_synthesis_can_drop_tasks_whose_gold_values_are_invented(tmp_path, monkeypatch):
+    from dataclasses import asdict
+
+    from helpers import completion_of, sound_task
+
+    from toolr0_lite import selfplay
+    from toolr0_lite.models import RoleModel
+    from toolr0_lite.records import Call
+
+    tasks = [sound_task(), sound_task(question="Will it rain in Bergen tomorrow and the day after that?",
+                                      gold_calls=[Call("get_forecast", {"city": "Paris", "days": 2})])]  # fmt: skip
+
+    def scripted(roles, config, run, iteration):  # two sound candidates instead of the tiny model's noise
+        run.append("iter_00/candidates.jsonl", [{"index": i, "spec": asdict(t.spec), "text": completion_of(t),
+                                                 "completion_tokens": 1, "generator_reward": 1.0, "rank": 0}
+                                                for i, t in enumerate(tasks)])  # fmt: skip
+        return 2
+
+    monkeypatch.setattr(selfplay, "sample_candidates", scripted)
+    config = load_config("tiny", out=str(tmp_path), synthesis={"require_grounded": True, "heldout": 0})
+    run = RunDir(tmp_path)
+    selected = selfplay.synthesize(RoleModel.load(config.model), config, run, 0, log=lambda _: None)
+    rejects = read_jsonl(run.path("iter_00", "rejects.jsonl"))
+    assert [(r["stage"], r["reason"], r["id"]) for r in rejects] == [("grounding", "ungrounded_value", "iter_00-00001")]
+    assert [t.question for t in selected if not t.id.startswith("exemplar")] == [tasks[0].question]
+    synthesis = read_jsonl(run.path("metrics.jsonl"))[-1]
+    assert (synthesis["verified_unique"], synthesis["ungrounded"], synthesis["agreed"]) == (2, 1, 1)

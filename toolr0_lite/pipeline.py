@@ -1,4 +1,5 @@
-"""From candidate tasks to the Solver's training set (docs/METHOD.md §5): verify → dedup → agreement → curriculum.
+"""From candidate tasks to the Solver's training set (docs/METHOD.md §5):
+verify → dedup → (grounding, an option) → agreement → curriculum.
 
 Each stage is a pure function over records. Every candidate that drops out becomes a `Rejection` with a
 machine-readable reason, so nothing generated is lost. The frozen Solver's answers and difficulty labels
@@ -19,6 +20,7 @@ from typing import Callable, Iterator, Sequence
 from toolr0_lite.parsing import parse_generator_output, parse_solver_output
 from toolr0_lite.prompts import DIFFICULTIES, is_prompt_echo
 from toolr0_lite.records import Rejection, Spec, Task
+from toolr0_lite.rewards import is_grounded
 
 PRIMITIVE_TYPES = {"string", "integer", "number", "boolean", "date"}
 GENERIC_TOOL_NAMES = {"tool", "function", "api", "call"}
@@ -170,6 +172,25 @@ def verify_and_deduplicate(
                 rejections.append(checked)
         kept, duplicates = deduplicate(tasks, keys=keys)
     return kept, rejections + duplicates
+
+
+# ---------------------------------------------------------------- 2b. grounding (a kit option)
+
+
+def grounding_filter(tasks: Sequence[Task]) -> tuple[list[Task], list[Rejection]]:
+    """Drop a task whose gold calls hold a value its question never names (`rewards.is_grounded`): training on
+    it teaches the Solver to invent values. Off in the paper (`synthesis.require_grounded`), whose Generator
+    prompt asks for grounded values and whose r_valid rewards them, but whose pipeline keeps the rest."""
+    kept, dropped = [], []
+    for task in tasks:
+        loose = [f"{c.name}.{key} = {value!r}" for c in task.gold_calls for key, value in c.arguments.items()
+                 if not is_grounded(value, task.question)]  # fmt: skip
+        if loose:
+            detail = f"not in the question: {', '.join(loose)}"
+            dropped.append(Rejection("grounding", "ungrounded_value", detail, task=task, id=task.id))
+        else:
+            kept.append(task)
+    return kept, dropped
 
 
 # ---------------------------------------------------------------- 3. Solver agreement

@@ -89,7 +89,7 @@ class Rejection:
     `task` is set when the candidate parsed, `text` holds the raw model output when there is one.
     """
 
-    stage: str  # "parse", "verify", "dedup", "agreement"
+    stage: str  # "parse", "verify", "dedup", "grounding", "agreement"
     reason: str
     detail: str = ""
     task: Task | None = None

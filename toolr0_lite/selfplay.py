@@ -39,7 +39,7 @@ from toolr0_lite.distributed import (
 )
 from toolr0_lite.models import RoleModel
 from toolr0_lite.parsing import parse_generator_output
-from toolr0_lite.pipeline import agreement_filter, curriculum_select, verify_and_deduplicate
+from toolr0_lite.pipeline import agreement_filter, curriculum_select, grounding_filter, verify_and_deduplicate
 from toolr0_lite.prompts import (
     EXEMPLARS,
     difficulty_judge_messages,
@@ -275,6 +275,8 @@ def synthesize(roles: RoleModel, config: SelfPlayConfig, run: RunDir, iteration:
         ids=list(candidates), rewards=[c["generator_reward"] for c in candidates.values()],
     )  # fmt: skip
     sound = len(tasks)
+    tasks, ungrounded = grounding_filter(tasks) if s.require_grounded else (tasks, [])
+    grounded = len(tasks)
     if iteration == 0:
         tasks = set_aside_heldout(tasks, s.heldout, config.seed, run)
     answers = agreement_answers(roles, tasks, config, seed=config.seed + iteration)
@@ -283,15 +285,16 @@ def synthesize(roles: RoleModel, config: SelfPlayConfig, run: RunDir, iteration:
     selected = curriculum_select(agreed, s.tasks, s.mix, seed=config.seed + iteration)
     topped_up = exemplar_top_up(s.min_tasks - len(selected)) if s.on_too_few == "exemplars" else []
 
-    run.write_jsonl(f"{name}/rejects.jsonl", [r.to_dict() for r in rejects + disagreed])
+    rejects += ungrounded + disagreed
+    run.write_jsonl(f"{name}/rejects.jsonl", [r.to_dict() for r in rejects])
     run.write_jsonl(f"{name}/probes.jsonl", [{"task_id": t.id, "agreement_answers": a} for t, a in zip(tasks, answers)])
     run.write_jsonl(f"{name}/tasks.jsonl", [t.to_dict() for t in selected + topped_up])
     seconds = time.perf_counter() - start
     metrics = {
         "iteration": iteration, "phase": "synthesis", "candidates": len(candidates), "verified_unique": sound,
-        "heldout": sound - len(tasks), "agreed": len(agreed), "selected": len(selected),
+        "ungrounded": len(ungrounded), "heldout": grounded - len(tasks), "agreed": len(agreed), "selected": len(selected),
         "topped_up_with_exemplars": len(topped_up),
-        "reject_reasons": dict(Counter(r.reason for r in rejects + disagreed).most_common()),
+        "reject_reasons": dict(Counter(r.reason for r in rejects).most_common()),
         "domains": dict(Counter(t.spec.domain for t in selected + topped_up if t.spec).most_common()),
         "difficulty": dict(Counter(t.difficulty for t in selected + topped_up).most_common()),
         "no_call_tasks": sum(not t.gold_calls for t in selected + topped_up),
@@ -300,7 +303,8 @@ def synthesize(roles: RoleModel, config: SelfPlayConfig, run: RunDir, iteration:
         "peak_memory_mib": peak_memory_mib(),
     }  # fmt: skip
     run.append("metrics.jsonl", [metrics])
-    log(f"[{name}] synthesis: {len(candidates)} candidates → {sound} sound and unique ({sound - len(tasks)} held out) "
+    log(f"[{name}] synthesis: {len(candidates)} candidates → {sound} sound and unique"
+        + (f" → {grounded} grounded" if s.require_grounded else "") + f" ({grounded - len(tasks)} held out) "
         f"→ {len(agreed)} agreed → {len(selected)} selected" + (f" (+{len(topped_up)} exemplars)" if topped_up else "")
         + f"; rejects by reason: {metrics['reject_reasons']}")  # fmt: skip
     return selected + topped_up

@@ -80,6 +80,7 @@ class SynthesisConfig:
     batch_size: int = setting(16, "candidates per generate call, and per resumable unit")
     temperature: float = setting(0.7, "sampling temperature of the candidates (paper: 0.7)")
     max_new_tokens: int = setting(384, "new tokens per candidate at most; a cut-off task is rejected as missing_blocks")
+    require_grounded: bool = setting(False, "drop tasks whose gold values the question never names (kit; paper: kept)")
     agreement_samples: int = setting(10, "the frozen Solver's answers per sound task in the agreement check (paper: 10)")
     agreement_min: int = setting(2, "answers that must name the gold tools in order to keep a task (paper: 2)")
     agreement_temperature: float = setting(0.3, "'near-greedy' sampling of the agreement answers")
