@@ -15,7 +15,8 @@ answers counted as solves, over the Generator-phase probes and the synthesis agr
 With `--heldout HELDOUT.jsonl`, the folders are evaluations instead (`toolr0-lite eval` or learn_cpu's `base/`,
 `seed_N/learning/iter_KK/`) and it reads their held-out answers the same way, one table a folder: per group of
 tasks (hand-written; the base Generator's; those of its tasks with an ungrounded gold value) the mean r_S,
-the reasons, and how many answers copy a worked example's reasoning word for word.
+the reasons, and how many answers copy a worked example's reasoning word for word; and each folder's r_S
+against the first's, task by task (mean change ± standard error, how many went up and down).
 
     python benchmarks/diagnose_probes.py RUN_DIR [RUN_DIR ...]
     python benchmarks/diagnose_probes.py --heldout RUNS/heldout.jsonl RUNS/base RUNS/seed_0/learning/iter_00
@@ -120,11 +121,33 @@ def copies_exemplar(answer: str) -> bool:
     return bool(think) and any(normalize(t) == think for _, t in EXEMPLARS)
 
 
-def heldout_report(tasks: list[Task], folder: Path) -> None:
-    """One evaluation folder's held-out answers, by task group: mean r_S, exact solves and miss reasons."""
+def heldout_answers(tasks: list[Task], folder: Path) -> dict[str, dict]:
+    """An evaluation folder's held-out records of these tasks, by task id."""
+    ids = {t.id for t in tasks}
+    return {r["id"]: r for r in read_jsonl(folder / "results.jsonl") if r["benchmark"] == "heldout" and r["id"] in ids}
+
+
+def paired_change(before: dict[str, dict], after: dict[str, dict]) -> str:
+    """r_S task by task, `after` against `before`: the mean change with its standard error, and the counts."""
+    deltas = [after[k]["reward"] - before[k]["reward"] for k in before if k in after]
+    if len(deltas) < 2:
+        return "fewer than 2 tasks in common"
+    mean = sum(deltas) / len(deltas)
+    se = (sum((d - mean) ** 2 for d in deltas) / (len(deltas) - 1) / len(deltas)) ** 0.5
+    exact = [sum(rows[k]["exact_match"] for k in before if k in after) for rows in (before, after)]
+    return (f"mean r_S {mean:+.3f} ± {se:.3f} (SE) over {len(deltas)} tasks: {sum(d > 1e-9 for d in deltas)} up, "
+            f"{sum(d < -1e-9 for d in deltas)} down; exact {exact[0]} → {exact[1]}")  # fmt: skip
+
+
+def heldout_report(tasks: list[Task], folder: Path, reference: Path | None = None) -> None:
+    """One evaluation folder's held-out answers, by task group: mean r_S, exact solves and miss reasons; with a
+    `reference` folder (e.g. the base's), the paired change against it."""
     by_id = {t.id: t for t in tasks}
-    rows = [r for r in read_jsonl(folder / "results.jsonl") if r["benchmark"] == "heldout" and r["id"] in by_id]
+    answers = heldout_answers(tasks, folder)
+    rows = list(answers.values())
     print(f"## {folder}: {len(rows)} held-out answers")
+    if reference is not None:
+        print(f"  against {reference}: {paired_change(heldout_answers(tasks, reference), answers)}")
     for group in ("hand-written", "generated", "generated, ungrounded gold"):
         mine = [r for r in rows if task_group(by_id[r["id"]]) == group]
         if not mine:
@@ -142,8 +165,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.heldout:
         tasks = [Task.from_dict(d) for d in read_jsonl(args.heldout)]
-        for folder in args.runs:
-            heldout_report(tasks, folder)
+        for folder in args.runs:  # the first folder is the others' reference
+            heldout_report(tasks, folder, None if folder == args.runs[0] else args.runs[0])
     else:
         report([x for root in args.runs for x in probed(root)])
 

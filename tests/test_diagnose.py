@@ -8,7 +8,7 @@ import pytest
 from helpers import sound_task
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
-from diagnose_probes import copies_exemplar, heldout_report, miss_reason, ungrounded  # noqa: E402
+from diagnose_probes import copies_exemplar, heldout_report, miss_reason, paired_change, ungrounded  # noqa: E402
 
 from toolr0_lite.prompts import EXEMPLARS  # noqa: E402
 
@@ -60,3 +60,11 @@ def test_heldout_answers_by_group_with_copied_reasoning(tmp_path, capsys):
     assert "generated: 1 tasks, mean r_S 0.600; no_call_on_a_call_task 1; a worked example's reasoning copied in 1" in out
     assert "generated, ungrounded gold: 1 tasks, mean r_S 1.500; value_wrong 1" in out
     assert copies_exemplar(f"<think>{EXEMPLARS[3][1].upper()}</think>") and not copies_exemplar(answer("[]"))
+
+
+def test_paired_change_task_by_task():
+    before = {k: {"reward": r, "exact_match": r == 2.0} for k, r in (("a", 1.0), ("b", 2.0), ("c", 0.5), ("d", 1.0))}
+    after = {k: {"reward": r, "exact_match": r == 2.0} for k, r in (("a", 2.0), ("b", 2.0), ("c", 1.0), ("e", 0.0))}
+    # a +1.0, b 0, c +0.5 (d and e are not in both): mean 0.5, SE sqrt(0.25 / 3)
+    assert paired_change(before, after) == "mean r_S +0.500 ± 0.289 (SE) over 3 tasks: 2 up, 0 down; exact 1 → 2"
+    assert paired_change(before, {"a": after["a"]}) == "fewer than 2 tasks in common"
