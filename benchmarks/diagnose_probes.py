@@ -33,7 +33,7 @@ from toolr0_lite.config import run_entry_point
 from toolr0_lite.parsing import parse_generator_output, parse_solver_output
 from toolr0_lite.prompts import EXEMPLARS
 from toolr0_lite.records import Call, Task
-from toolr0_lite.rewards import call_score, exact_match, is_grounded, normalize, values_match
+from toolr0_lite.rewards import call_score, exact_match, normalize, ungrounded_values, values_match
 from toolr0_lite.rundir import read_jsonl
 
 REASONS = ("solved", "no_answer_block", "unparsable", "calls_on_a_no_call_task", "no_call_on_a_call_task",
@@ -69,7 +69,7 @@ def miss_reason(answer: str, gold: list[Call]) -> str:
 
 def ungrounded(task: Task) -> bool:
     """A gold argument value that no spelling of the request contains."""
-    return any(not is_grounded(v, task.question) for c in task.gold_calls for v in c.arguments.values())
+    return bool(ungrounded_values(task.question, task.gold_calls))
 
 
 def probed(root: Path) -> list[tuple[str, Task, list[str]]]:
@@ -139,15 +139,15 @@ def paired_change(before: dict[str, dict], after: dict[str, dict]) -> str:
             f"{sum(d < -1e-9 for d in deltas)} down; exact {exact[0]} → {exact[1]}")  # fmt: skip
 
 
-def heldout_report(tasks: list[Task], folder: Path, reference: Path | None = None) -> None:
-    """One evaluation folder's held-out answers, by task group: mean r_S, exact solves and miss reasons; with a
-    `reference` folder (e.g. the base's), the paired change against it."""
+def heldout_report(tasks: list[Task], folder: Path, answers: dict[str, dict],
+                   reference: tuple[Path, dict[str, dict]] | None = None) -> None:  # fmt: skip
+    """One evaluation folder's held-out `answers`, by task group: mean r_S, exact solves and miss reasons; with a
+    `reference` (a folder, e.g. the base's, and its answers), the paired change against it."""
     by_id = {t.id: t for t in tasks}
-    answers = heldout_answers(tasks, folder)
     rows = list(answers.values())
     print(f"## {folder}: {len(rows)} held-out answers")
     if reference is not None:
-        print(f"  against {reference}: {paired_change(heldout_answers(tasks, reference), answers)}")
+        print(f"  against {reference[0]}: {paired_change(reference[1], answers)}")
     for group in ("hand-written", "generated", "generated, ungrounded gold"):
         mine = [r for r in rows if task_group(by_id[r["id"]]) == group]
         if not mine:
@@ -165,8 +165,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.heldout:
         tasks = [Task.from_dict(d) for d in read_jsonl(args.heldout)]
-        for folder in args.runs:  # the first folder is the others' reference
-            heldout_report(tasks, folder, None if folder == args.runs[0] else args.runs[0])
+        first = (args.runs[0], heldout_answers(tasks, args.runs[0]))  # the others' reference
+        for folder in args.runs:
+            answers = first[1] if folder == first[0] else heldout_answers(tasks, folder)
+            heldout_report(tasks, folder, answers, None if folder == first[0] else first)
     else:
         report([x for root in args.runs for x in probed(root)])
 

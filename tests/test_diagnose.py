@@ -8,7 +8,14 @@ import pytest
 from helpers import sound_task
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
-from diagnose_probes import copies_exemplar, heldout_report, miss_reason, paired_change, ungrounded  # noqa: E402
+from diagnose_probes import (  # noqa: E402
+    copies_exemplar,
+    heldout_answers,
+    heldout_report,
+    miss_reason,
+    paired_change,
+    ungrounded,
+)
 
 from toolr0_lite.prompts import EXEMPLARS  # noqa: E402
 
@@ -53,7 +60,7 @@ def test_heldout_answers_by_group_with_copied_reasoning(tmp_path, capsys):
             {"benchmark": "heldout", "id": "generated-1", "raw": answer(right), "reward": 1.5},
             {"benchmark": "bfcl", "id": "simple_python_1", "raw": copied}]  # fmt: skip
     (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    heldout_report([hand, generated, unground], tmp_path)
+    heldout_report([hand, generated, unground], tmp_path, heldout_answers([hand, generated, unground], tmp_path))
     out = capsys.readouterr().out
     assert "3 held-out answers" in out
     assert "hand-written: 1 tasks, mean r_S 2.000; solved 1; a worked example's reasoning copied in 0" in out

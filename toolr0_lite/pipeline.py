@@ -20,7 +20,7 @@ from typing import Callable, Iterator, Sequence
 from toolr0_lite.parsing import parse_generator_output, parse_solver_output
 from toolr0_lite.prompts import DIFFICULTIES, is_prompt_echo
 from toolr0_lite.records import Rejection, Spec, Task
-from toolr0_lite.rewards import is_grounded
+from toolr0_lite.rewards import ungrounded_values
 
 PRIMITIVE_TYPES = {"string", "integer", "number", "boolean", "date"}
 GENERIC_TOOL_NAMES = {"tool", "function", "api", "call"}
@@ -178,13 +178,12 @@ def verify_and_deduplicate(
 
 
 def grounding_filter(tasks: Sequence[Task]) -> tuple[list[Task], list[Rejection]]:
-    """Drop a task whose gold calls hold a value its question never names (`rewards.is_grounded`): training on
+    """Drop a task whose gold calls hold a value its question never names (`rewards.ungrounded_values`): training on
     it teaches the Solver to invent values. Off in the paper (`synthesis.require_grounded`), whose Generator
     prompt asks for grounded values and whose r_valid rewards them, but whose pipeline keeps the rest."""
     kept, dropped = [], []
     for task in tasks:
-        loose = [f"{c.name}.{key} = {value!r}" for c in task.gold_calls for key, value in c.arguments.items()
-                 if not is_grounded(value, task.question)]  # fmt: skip
+        loose = ungrounded_values(task.question, task.gold_calls)
         if loose:
             detail = f"not in the question: {', '.join(loose)}"
             dropped.append(Rejection("grounding", "ungrounded_value", detail, task=task, id=task.id))

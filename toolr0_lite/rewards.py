@@ -102,6 +102,12 @@ def is_grounded(value: Any, question: str) -> bool:
     return any(f" {v} " in haystack for v in map(normalize, variants) if v)
 
 
+def ungrounded_values(question: str, calls: list[Call]) -> list[str]:
+    """The calls' argument values that `question` never names, as "tool.argument = value" ([] when all are)."""
+    return [f"{c.name}.{key} = {value!r}" for c in calls for key, value in c.arguments.items()
+            if not is_grounded(value, question)]  # fmt: skip
+
+
 def validity_reward(question: str, tools: list[Tool], gold_calls: list[Call], expect_no_call: bool | None = None) -> float:
     """r_valid = 0.4·[all gold calls name a menu tool] + 0.4·[all have their required arguments] + 0.2·[all values grounded].
 
@@ -114,7 +120,7 @@ def validity_reward(question: str, tools: list[Tool], gold_calls: list[Call], ex
     menu = {t.name: t for t in tools}
     names_known = all(c.name in menu for c in gold_calls)
     required_given = all(r in c.arguments for c in gold_calls if c.name in menu for r in menu[c.name].required)
-    grounded = all(is_grounded(v, question) for c in gold_calls for v in c.arguments.values())
+    grounded = not ungrounded_values(question, gold_calls)
     return 0.4 * names_known + 0.4 * required_given + 0.2 * grounded
 
 
