@@ -172,6 +172,7 @@ def iteration_measures(run: RunDir, run_metrics: list[dict], iteration: int, ban
         "frontier_share": _mean([band[0] <= p <= band[1] for p in p_hats]),
         "probed_rollouts": len(p_hats),
         "minutes": train_minutes(metrics),
+        "peak_memory_mib": max((m["peak_memory_mib"] for m in metrics if "peak_memory_mib" in m), default=None),
     }  # fmt: skip
 
 
@@ -193,14 +194,15 @@ def solver_measures(summary: dict) -> dict:
 
 
 def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = "small_cpu", score_base: bool = True,
-          model: str | None = None, bfcl_items: int | None = None, deadline: float | None = None,
+          model: str | None = None, bfcl_items: int | None = None, prompt: str = "kit", deadline: float | None = None,
           on_row: Callable[[dict], None] = lambda row: None, log=print) -> list[dict]:  # fmt: skip
     """Score the base Solver (if asked), then train iteration after iteration into `out`, scoring each
     iteration's Solver as soon as it is trained; `on_row` gets each row as it comes. The held-out set and the
     base's answers live beside `out` (`heldout.jsonl`, `base/`), shared by the seeds written there.
 
     `model` replaces the preset's model source (e.g. the offline 0.5B GGUF file); `bfcl_items` its BFCL subset
-    size (0: every item). With a `deadline` (time.time() seconds) no iteration starts that the last one's
+    size (0: every item); `prompt` how BFCL is asked ("kit": the Solver's prompt with its worked example,
+    "bfcl": the leaderboard's own prompting, no worked example; answers kept apart per mode). With a `deadline` (time.time() seconds) no iteration starts that the last one's
     duration (training and scoring) says would end after it; at least one always runs. Everything resumes:
     a finished iteration is not trained again, a scored answer is not asked again.
     """
@@ -211,13 +213,15 @@ def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = 
     roles = RoleModel.load(config.model)  # both roles hold the base model's weights until an adapter is scored
     heldout = heldout_tasks(out.parent / "heldout.jsonl", roles, config, sizes["generated_specs"], log)
     items = sizes["bfcl_items"] if bfcl_items is None else bfcl_items
-    eval_config = EvalConfig(limit=items or None, seed=0, max_new_tokens=sizes["bfcl_tokens"], exemplars=config.exemplars)
+    eval_config = EvalConfig(limit=items or None, seed=0, max_new_tokens=sizes["bfcl_tokens"], exemplars=config.exemplars,
+                             prompt=prompt)  # fmt: skip
+    mode = "" if prompt == "kit" else f"_{prompt}"  # the kit prompt's folders keep their earlier names
 
     def scored(name: str, adapter: Path | None) -> dict:
         # The base model's answers are the same for every seed (one held-out set, greedy): kept once, beside the seeds.
-        folder = out.parent / "base" if adapter is None else out / "learning" / name
+        folder = out.parent / f"base{mode}" if adapter is None else out / f"learning{mode}" / name
         summaries = evaluate(roles, folder, eval_config, adapter, heldout, log=lambda _: None)
-        return {"seed": seed, "after": name, **solver_measures(next(iter(summaries.values())))}
+        return {"seed": seed, "after": name, "bfcl_prompt": prompt, **solver_measures(next(iter(summaries.values())))}
 
     rows = []
     if score_base:  # first: the Solver slot still holds its initial weights

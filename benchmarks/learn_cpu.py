@@ -44,6 +44,8 @@ def main() -> None:
     parser.add_argument("--model", help="replaces the preset's model source, e.g. the .gguf file of offline_qwen.py")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="change a preset setting, as `toolr0-lite run --set` does (e.g. solver.steps=8)")
+    parser.add_argument("--prompt", choices=["kit", "bfcl"], default="kit",
+                        help="how BFCL is asked: the Solver's own prompt (with its worked example), or the leaderboard's")
     args = parser.parse_args()
     overrides = parse_sets(args.set)  # a mistyped setting stops here, before any model loads
     start, out = time.perf_counter(), Path(args.out)
@@ -57,7 +59,8 @@ def main() -> None:
         plot_learning(rows, MEASURES, out / "learning.png", title)
 
     for seed in args.seeds:
-        learn(out / f"seed_{seed}", seed, args.iterations, overrides, args.preset, model=args.model, on_row=keep)
+        learn(out / f"seed_{seed}", seed, args.iterations, overrides, args.preset, model=args.model,
+              prompt=args.prompt, on_row=keep)  # fmt: skip
     print_table(rows)
     print(f"{len(args.seeds)} seed(s), {args.iterations} iterations, {(time.perf_counter() - start) / 60:.1f} min; "
           f"{out / 'learning.jsonl'}, {out / 'learning.png'}")  # fmt: skip

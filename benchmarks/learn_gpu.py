@@ -2,8 +2,10 @@
 
 The same measurement as learn_cpu.py (`common.learn`), shaped for one GPU and a fixed window: the `colab_t4`
 preset by default (the model source is yours: a Hub id, a folder or a .gguf file), every BFCL item of the
-non-live categories and irrelevance, the fixed held-out set. The base Solver is scored first; then each
-iteration is trained and its Solver scored at once. No iteration starts that the last one's duration says
+non-live categories and irrelevance, asked in BFCL's own prompt mode so the numbers read against the
+leaderboard (`--prompt kit`: the Solver's prompt with its worked example, as learn_cpu.py), and the fixed
+held-out set. The base Solver is scored first; then each iteration is trained and its Solver scored at once,
+the held-out set before BFCL. No iteration starts that the last one's duration says
 would end after `--minutes`, so the window closes on a finished, scored iteration. It writes learning.jsonl
 and learning.png after every checkpoint, prints a line per step of each phase, and resumes when run again.
 
@@ -35,6 +37,8 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=3, help="at most this many")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bfcl-items", type=int, help="a seeded subset of about N BFCL items (default: the preset's)")
+    parser.add_argument("--prompt", choices=["bfcl", "kit"], default="bfcl",
+                        help="how BFCL is asked: the leaderboard's prompt mode, or the Solver's own prompt")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="change a preset setting, as `toolr0-lite run --set` does (e.g. generator.steps=10)")
     parser.add_argument("--out", default="runs/learn_gpu")
@@ -45,15 +49,14 @@ def main() -> None:
           f"{torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU'}, {args.minutes} min", flush=True)
     rows = [r for r in read_jsonl(out / "learning.jsonl") if r["seed"] != args.seed]
 
-    def keep(row: dict) -> None:
-        rows.append({**row, "peak_gpu_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)
-                     if torch.cuda.is_available() else None})  # fmt: skip
+    def keep(row: dict) -> None:  # an iteration's row carries its peak memory, from the run's own metrics
+        rows.append(row)
         write_jsonl(out / "learning.jsonl", rows)
         plot_learning(rows, MEASURES, out / "learning.png", f"Learning curve: {args.preset} on a GPU")
         print(f"learn_gpu: {row['after']} scored at {(time.time() - start) / 60:.1f} min", flush=True)
 
     learn(out / f"seed_{args.seed}", args.seed, args.iterations, overrides, args.preset, model=args.model,
-          bfcl_items=args.bfcl_items, deadline=start + 60 * args.minutes, on_row=keep)  # fmt: skip
+          bfcl_items=args.bfcl_items, prompt=args.prompt, deadline=start + 60 * args.minutes, on_row=keep)  # fmt: skip
     print_table(rows)
     print(f"learn_gpu: {(time.time() - start) / 60:.1f} min; {out / 'learning.jsonl'}, {out / 'learning.png'}")
 

@@ -92,7 +92,9 @@ def test_learn_gpu_closes_its_window_on_a_scored_iteration(tmp_path, monkeypatch
     assert yaml.safe_load((tmp_path / "seed_0" / "config.yaml").read_text())["solver"]["steps"] == 3
     assert [r["after"] for r in rows] == ["base", "iter_00"]  # 3 s: the first iteration runs, no second starts
     assert "stopping before iter_01" in capsys.readouterr().out
-    assert rows[1]["heldout_reward"] is not None and "peak_gpu_gib" in rows[1]
+    assert rows[1]["heldout_reward"] is not None and rows[1]["peak_memory_mib"] > 0  # from the run's metrics
+    assert {r["bfcl_prompt"] for r in rows} == {"bfcl"}  # the leaderboard's prompt mode, by default
+    assert (tmp_path / "base_bfcl" / "summary.json").is_file() and not (tmp_path / "base").exists()
     assert (tmp_path / "learning.png").is_file()
 
 

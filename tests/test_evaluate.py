@@ -67,6 +67,9 @@ def test_eval_of_a_tiny_run_writes_every_record_and_resumes(tiny_run):
     results = read_jsonl(out / "results.jsonl")
     assert len(results) == 2 * (7 + len(HELD_OUT))  # base and trained, 1 item per category + held-out tasks
     assert {r["variant"] for r in results} == {"base", "trained"}
+    for variant in ("base", "trained"):  # the held-out tasks first: a run stopped inside BFCL still has them
+        order = [r["benchmark"] for r in results if r["variant"] == variant]
+        assert order == ["heldout"] * len(HELD_OUT) + ["bfcl"] * 7
     assert all({"id", "raw", "calls", "benchmark"} <= set(r) for r in results)
     assert all("valid" in r and "error_type" in r for r in results if r["benchmark"] == "bfcl")
     summary = json.loads((out / "summary.json").read_text())

@@ -222,9 +222,10 @@ def evaluate(roles: RoleModel, out_dir: str | Path, config: EvalConfig, adapter:
     for variant in variants:  # "base" first: the Solver slot still holds its initial weights
         if variant == "trained":
             roles.load_role("solver", adapter)
+        # The held-out tasks first: few, and the run's own measure, so an evaluation stopped in BFCL still has them.
+        _answer(roles, out, variant, "heldout", heldout, heldout_record, config, f"held-out tasks ({variant})")
         record = bfcl_prompt_record if config.prompt == "bfcl" else bfcl_record
         _answer(roles, out, variant, "bfcl", items, record, config, f"BFCL, {config.prompt} prompt ({variant})")
-        _answer(roles, out, variant, "heldout", heldout, heldout_record, config, f"held-out tasks ({variant})")
 
     wanted = {("bfcl", x.id) for x in items} | {("heldout", t.id) for t in heldout}
     records = [r for r in read_jsonl(out.path("results.jsonl")) if (r["benchmark"], r["id"]) in wanted]
