@@ -213,7 +213,7 @@ def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = 
     roles = RoleModel.load(config.model)  # both roles hold the base model's weights until an adapter is scored
     heldout = heldout_tasks(out.parent / "heldout.jsonl", roles, config, sizes["generated_specs"], log)
     items = sizes["bfcl_items"] if bfcl_items is None else bfcl_items
-    eval_config = EvalConfig(limit=items or None, seed=0, max_new_tokens=sizes["bfcl_tokens"], exemplars=config.exemplars,
+    eval_config = EvalConfig(limit=items or None, seed=0, max_new_tokens=sizes["bfcl_tokens"], exemplars=config.solver_exemplars,
                              prompt=prompt)  # fmt: skip
     mode = "" if prompt == "kit" else f"_{prompt}"  # the kit prompt's folders keep their earlier names
 

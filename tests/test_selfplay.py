@@ -344,3 +344,12 @@ def test_synthesis_can_drop_tasks_whose_gold_values_are_invented(tmp_path, monke
     assert [t.question for t in selected if not t.id.startswith("exemplar")] == [tasks[0].question]
     synthesis = read_jsonl(run.path("metrics.jsonl"))[-1]
     assert (synthesis["verified_unique"], synthesis["ungrounded"], synthesis["agreed"]) == (2, 1, 1)
+
+
+def test_solver_exemplar_off_leaves_the_generator_its_example():
+    from toolr0_lite.selfplay import _example
+
+    config = load_config("tiny", solver_exemplar=False)
+    assert _example(config, 3) == 3 and _example(config, 3, "solver") is None
+    assert not config.solver_exemplars and load_config("tiny").solver_exemplars
+    assert not load_config("tiny", exemplars=False, solver_exemplar=True).solver_exemplars  # exemplars off: none at all

@@ -83,7 +83,7 @@ def probe_tasks(roles: RoleModel, tasks: list[Task], config: SelfPlayConfig, see
     if not tasks:
         return []
     p = config.probe
-    answers = roles.generate("solver", [solver_messages(t, _example(config, i)) for i, t in enumerate(tasks)],
+    answers = roles.generate("solver", [solver_messages(t, _example(config, i, "solver")) for i, t in enumerate(tasks)],
                              n=p.samples, temperature=p.temperature, max_new_tokens=p.max_new_tokens, seed=seed)  # fmt: skip
     scores: list[int | None] = [None] * len(tasks)
     if p.judge:
@@ -313,7 +313,7 @@ def synthesize(roles: RoleModel, config: SelfPlayConfig, run: RunDir, iteration:
 def agreement_answers(roles: RoleModel, tasks: list[Task], config: SelfPlayConfig, seed: int) -> list[list[str]]:
     """The frozen Solver's near-greedy answers to each sound task, for the agreement check."""
     s = config.synthesis
-    prompts = [solver_messages(t, _example(config, i)) for i, t in enumerate(tasks)]
+    prompts = [solver_messages(t, _example(config, i, "solver")) for i, t in enumerate(tasks)]
     answers = generate_shared(roles, "solver", prompts, n=s.agreement_samples, temperature=s.agreement_temperature,
                              max_new_tokens=config.probe.max_new_tokens, seed=seed) if tasks else []  # fmt: skip
     return [[g.text for g in a] for a in answers]
@@ -347,7 +347,7 @@ def set_aside_heldout(tasks: list[Task], count: int, seed: int, run: RunDir) -> 
 
 
 def solver_phase(roles: RoleModel, tasks: list[Task], config: SelfPlayConfig, run: RunDir, iteration: int) -> None:
-    rows = [{"prompt": solver_messages(t, _example(config, i)), "gold_calls": json.dumps([asdict(c) for c in t.gold_calls])}
+    rows = [{"prompt": solver_messages(t, _example(config, i, "solver")), "gold_calls": json.dumps([asdict(c) for c in t.gold_calls])}
             for i, t in enumerate(tasks)]  # fmt: skip
     needed = config.solver.steps * config.solver.prompts_per_step
     rows = [rows[i % len(rows)] for i in range(max(needed, len(rows)))]  # repeat a small set to fill the steps
@@ -355,9 +355,9 @@ def solver_phase(roles: RoleModel, tasks: list[Task], config: SelfPlayConfig, ru
                config, run, iteration)  # fmt: skip
 
 
-def _example(config: SelfPlayConfig, index: int) -> int | None:
-    """Which built-in exemplar a prompt shows (rotating), or None when exemplars are off."""
-    return index if config.exemplars else None
+def _example(config: SelfPlayConfig, index: int, role: str = "generator") -> int | None:
+    """Which built-in exemplar a role's prompt shows (rotating), or None when that role's exemplars are off."""
+    return index if (config.solver_exemplars if role == "solver" else config.exemplars) else None
 
 
 def _by_rank(ranks) -> dict[str, int]:

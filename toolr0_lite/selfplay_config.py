@@ -118,11 +118,19 @@ class SelfPlayConfig:
     synthesis: SynthesisConfig = setting(SynthesisConfig, "candidates → verify → dedup → agreement → curriculum")
     iterations: int = setting(3, "Generator phase, synthesis, Solver phase, this many times (paper: 3)")
     exemplars: bool = setting(True, "a worked example in both roles' prompts (small models need it)")
+    solver_exemplar: bool = setting(True, "with exemplars on, the Solver's prompt shows one too (training, probes, "
+                                    "evaluation); false: the Generator's only. A 0.5B Solver copied its example's "
+                                    "kind, answering no call to call items only when shown a no-call example")
     frozen_generator: bool = setting(False, "ablation: never train the Generator")
     seed: int = setting(0, "seeds the specs, sampling and TRL")
     report_to: str = setting("none", "passed to TRL: none, tensorboard or wandb")
     verbose: bool = setting(False, "print TRL's whole log dictionary each step (metrics.jsonl always has it)")
     out: str = setting("runs/toolr0", "the run directory (an existing one is resumed)")
+
+    @property
+    def solver_exemplars(self) -> bool:
+        """Whether Solver prompts show a worked example."""
+        return self.exemplars and self.solver_exemplar
 
     def __post_init__(self) -> None:
         if self.iterations < 1:
