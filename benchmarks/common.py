@@ -202,9 +202,10 @@ def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = 
 
     `model` replaces the preset's model source (e.g. the offline 0.5B GGUF file); `bfcl_items` its BFCL subset
     size (0: every item); `prompt` how BFCL is asked ("kit": the Solver's prompt with its worked example,
-    "bfcl": the leaderboard's own prompting, no worked example; answers kept apart per mode). With a `deadline` (time.time() seconds) no iteration starts that the last one's
-    duration (training and scoring) says would end after it; at least one always runs. Everything resumes:
-    a finished iteration is not trained again, a scored answer is not asked again.
+    "bfcl": the leaderboard's own prompting, no worked example; answers kept apart per mode). With a
+    `deadline` (time.time() seconds) no iteration starts that the last one's duration (training and scoring)
+    says would end after it; at least one always runs. Everything resumes: a finished iteration is not trained
+    again, a scored answer is not asked again.
     """
     sizes = SIZES.get(preset, SIZES["tiny"])
     overrides = merge_settings(overrides, {"model": {"source": model}} if model else {})
@@ -213,8 +214,8 @@ def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = 
     roles = RoleModel.load(config.model)  # both roles hold the base model's weights until an adapter is scored
     heldout = heldout_tasks(out.parent / "heldout.jsonl", roles, config, sizes["generated_specs"], log)
     items = sizes["bfcl_items"] if bfcl_items is None else bfcl_items
-    eval_config = EvalConfig(limit=items or None, seed=0, max_new_tokens=sizes["bfcl_tokens"], exemplars=config.solver_exemplars,
-                             prompt=prompt)  # fmt: skip
+    eval_config = EvalConfig(limit=items or None, seed=0, max_new_tokens=sizes["bfcl_tokens"],
+                             exemplars=config.solver_exemplars, prompt=prompt)  # fmt: skip
     mode = "" if prompt == "kit" else f"_{prompt}"  # the kit prompt's folders keep their earlier names
 
     def scored(name: str, adapter: Path | None) -> dict:

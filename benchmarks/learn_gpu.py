@@ -5,9 +5,10 @@ preset by default (the model source is yours: a Hub id, a folder or a .gguf file
 non-live categories and irrelevance, asked in BFCL's own prompt mode so the numbers read against the
 leaderboard (`--prompt kit`: the Solver's prompt with its worked example, as learn_cpu.py), and the fixed
 held-out set. The base Solver is scored first; then each iteration is trained and its Solver scored at once,
-the held-out set before BFCL. No iteration starts that the last one's duration says
-would end after `--minutes`, so the window closes on a finished, scored iteration. It writes learning.jsonl
-and learning.png after every checkpoint, prints a line per step of each phase, and resumes when run again.
+the held-out set before BFCL. No iteration starts that the last one's duration says would end after
+`--minutes`, so the window closes on a finished, scored iteration (the first always runs: size the window
+for it). It writes learning.jsonl and learning.png after every checkpoint, prints a line per step of each
+phase, and resumes when run again.
 
     python benchmarks/learn_gpu.py --model Qwen/Qwen2.5-0.5B-Instruct --minutes 8 --out runs/learn_gpu
     python benchmarks/learn_gpu.py --preset tiny --minutes 1 --out /tmp/smoke   # the script itself, on CPU
