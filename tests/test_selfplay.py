@@ -351,5 +351,5 @@ def test_solver_exemplar_off_leaves_the_generator_its_example():
 
     config = load_config("tiny", solver_exemplar=False)
     assert _example(config, 3) == 3 and _example(config, 3, "solver") is None
-    assert not config.solver_exemplars and load_config("tiny").solver_exemplars
-    assert not load_config("tiny", exemplars=False, solver_exemplar=True).solver_exemplars  # exemplars off: none at all
+    assert not config.solver_shows_example and load_config("tiny").solver_shows_example
+    assert not load_config("tiny", exemplars=False, solver_exemplar=True).solver_shows_example  # exemplars off: none at all

@@ -259,7 +259,7 @@ def evaluate_run(run_dir: str | Path, config: EvalConfig, out: str | Path | None
     adapter = latest_solver(root)
     if adapter is None:
         raise ConfigError(f"{root} has no finished Solver phase yet; run it further, or evaluate the base with --model")
-    config = replace(config, exemplars=run_config.solver_exemplars)  # prompt as the run trained; the caller's stays
+    config = replace(config, exemplars=run_config.solver_shows_example)  # prompt as the run trained; the caller's stays
     heldout = tasks if tasks is not None else [Task.from_dict(d) for d in read_jsonl(root / "heldout.jsonl")]
     if not heldout:
         log(f"toolr0_lite: {root} has no held-out tasks (the Generator wrote none sound in iteration 0); BFCL only")

@@ -357,7 +357,7 @@ def solver_phase(roles: RoleModel, tasks: list[Task], config: SelfPlayConfig, ru
 
 def _example(config: SelfPlayConfig, index: int, role: str = "generator") -> int | None:
     """Which built-in exemplar a role's prompt shows (rotating), or None when that role's exemplars are off."""
-    return index if (config.solver_exemplars if role == "solver" else config.exemplars) else None
+    return index if (config.solver_shows_example if role == "solver" else config.exemplars) else None
 
 
 def _by_rank(ranks) -> dict[str, int]:

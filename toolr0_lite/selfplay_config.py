@@ -128,7 +128,7 @@ class SelfPlayConfig:
     out: str = setting("runs/toolr0", "the run directory (an existing one is resumed)")
 
     @property
-    def solver_exemplars(self) -> bool:
+    def solver_shows_example(self) -> bool:
         """Whether Solver prompts show a worked example."""
         return self.exemplars and self.solver_exemplar
 
