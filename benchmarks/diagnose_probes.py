@@ -15,8 +15,10 @@ answers counted as solves, over the Generator-phase probes and the synthesis agr
 With `--heldout HELDOUT.jsonl`, the folders are evaluations instead (`toolr0-lite eval` or learn_cpu's `base/`,
 `seed_N/learning/iter_KK/`) and it reads their held-out answers the same way, one table a folder: per group of
 tasks (hand-written; the base Generator's; those of its tasks with an ungrounded gold value) the mean r_S,
-the reasons, and how many answers copy a worked example's reasoning word for word; and each folder's r_S
-against the first's, task by task (mean change ± standard error, how many went up and down).
+the reasons, and how many answers copy a worked example's reasoning word for word; each folder's r_S
+against the first's, task by task (mean change ± standard error, how many went up and down); and, where the
+prompts showed a worked example, the same split by the example's kind (a call or a no-call example), with the
+no-call answers each kind drew — a small Solver copies its example's kind (benchmarks/RESULTS.md).
 
     python benchmarks/diagnose_probes.py RUN_DIR [RUN_DIR ...]
     python benchmarks/diagnose_probes.py --heldout RUNS/heldout.jsonl RUNS/base RUNS/seed_0/learning/iter_00
@@ -25,13 +27,14 @@ against the first's, task by task (mean change ± standard error, how many went 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections import Counter
 from pathlib import Path
 
 from toolr0_lite.config import run_entry_point
 from toolr0_lite.parsing import parse_generator_output, parse_solver_output
-from toolr0_lite.prompts import EXEMPLARS
+from toolr0_lite.prompts import EXEMPLARS, solver_example
 from toolr0_lite.records import Call, Task
 from toolr0_lite.rewards import call_score, exact_match, normalize, ungrounded_values, values_match
 from toolr0_lite.rundir import read_jsonl
@@ -156,6 +159,26 @@ def heldout_report(tasks: list[Task], folder: Path, answers: dict[str, dict],
         shown = ", ".join(f"{k} {reasons[k]}" for k in REASONS if reasons[k])
         print(f"  {group}: {len(mine)} tasks, mean r_S {sum(r['reward'] for r in mine) / len(mine):.3f}; {shown}; "
               f"a worked example's reasoning copied in {sum(copies_exemplar(r['raw']) for r in mine)}")
+    settings = folder / "settings.json"
+    if settings.is_file() and json.loads(settings.read_text()).get("exemplars"):
+        by_example_kind(tasks, answers, reference)
+
+
+def by_example_kind(tasks: list[Task], answers: dict[str, dict],
+                    reference: tuple[Path, dict[str, dict]] | None = None) -> None:  # fmt: skip
+    """The held-out answers split by the worked example each prompt showed (task i of the held-out file is shown
+    `solver_example(task, i)`, as `evaluate` asks): mean r_S, answers with no call, the change against `reference`."""
+    for kind, calls in (("a call example", True), ("a no-call example", False)):
+        ids = {t.id for i, t in enumerate(tasks) if bool(solver_example(t, i)[0].gold_calls) == calls}
+        mine = {k: r for k, r in answers.items() if k in ids}
+        if not mine:
+            continue
+        declined = sum(parse_solver_output(r["raw"]).calls == [] for r in mine.values())
+        line = (f"  shown {kind}: {len(mine)} tasks ({sum(not t.gold_calls for t in tasks if t.id in mine)} no-call), "
+                f"mean r_S {sum(r['reward'] for r in mine.values()) / len(mine):.3f}, answered no call {declined}")
+        if reference is not None:
+            line += "; " + paired_change({k: r for k, r in reference[1].items() if k in ids}, mine)
+        print(line)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from helpers import sound_task
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 from diagnose_probes import (  # noqa: E402
+    by_example_kind,
     copies_exemplar,
     heldout_answers,
     heldout_report,
@@ -75,3 +76,27 @@ def test_paired_change_task_by_task():
     # a +1.0, b 0, c +0.5 (d and e are not in both): mean 0.5, SE sqrt(0.25 / 3)
     assert paired_change(before, after) == "mean r_S +0.500 ± 0.289 (SE) over 3 tasks: 2 up, 0 down; exact 1 → 2"
     assert paired_change(before, {"a": after["a"]}) == "fewer than 2 tasks in common"
+
+
+def test_heldout_answers_split_by_the_worked_example_they_were_shown(tmp_path, capsys):
+    # A weather task is shown the exemplars of other domains in turn: finance and food_ordering (calls), then
+    # travel and iot (no call); so tasks 0-1 of the held-out file saw a call example, tasks 2-3 a no-call one.
+    tasks = [sound_task(id=f"generated-{i}") for i in range(4)]
+    call = answer('[{"name": "get_forecast", "arguments": {"city": "Oslo", "days": 3}}]')
+    before = {t.id: {"id": t.id, "raw": call, "reward": 1.0, "exact_match": False} for t in tasks}
+    after = {"generated-0": {"raw": call, "reward": 2.0, "exact_match": True},
+             "generated-1": {"raw": call, "reward": 1.0, "exact_match": False},
+             "generated-2": {"raw": answer("[]"), "reward": 0.5, "exact_match": False},
+             "generated-3": {"raw": answer("[]"), "reward": 0.5, "exact_match": False}}  # fmt: skip
+    by_example_kind(tasks, after, (tmp_path, before))
+    assert capsys.readouterr().out.splitlines() == [
+        "  shown a call example: 2 tasks (0 no-call), mean r_S 1.500, answered no call 0; "
+        "mean r_S +0.500 ± 0.500 (SE) over 2 tasks: 1 up, 0 down; exact 0 → 1",
+        "  shown a no-call example: 2 tasks (0 no-call), mean r_S 0.500, answered no call 2; "
+        "mean r_S -0.500 ± 0.000 (SE) over 2 tasks: 0 up, 2 down; exact 0 → 0"]
+    for shown in (True, False):  # the split is printed only for evaluations whose prompts showed an example
+        (tmp_path / "results.jsonl").write_text("".join(json.dumps({"benchmark": "heldout", **r}) + "\n"
+                                                        for r in before.values()))  # fmt: skip
+        (tmp_path / "settings.json").write_text(json.dumps({"exemplars": shown}))
+        heldout_report(tasks, tmp_path, heldout_answers(tasks, tmp_path))
+        assert ("shown a no-call example" in capsys.readouterr().out) == shown

@@ -184,6 +184,13 @@ def solver_completion(task: Task, think: str = "") -> str:
     return f"<think> {think} </think>\n<tool_call_answer>{_calls_json(task.gold_calls)}</tool_call_answer>"
 
 
+def solver_example(task: Task, exemplar_index: int) -> tuple[Task, str]:
+    """The solved example (task, reasoning) shown before `task`: exemplars of other domains and questions in turn."""
+    domain = task.spec.domain if task.spec else None
+    pool = [(t, th) for t, th in EXEMPLARS if t.question != task.question and t.spec.domain != domain]
+    return pool[exemplar_index % len(pool)]
+
+
 def solver_messages(task: Task, exemplar_index: int | None = None) -> Messages:
     """The Solver prompt: the request and the tool menu; with `exemplar_index`, one solved example first.
 
@@ -191,9 +198,7 @@ def solver_messages(task: Task, exemplar_index: int | None = None) -> Messages:
     """
     messages = [{"role": "system", "content": SOLVER_SYSTEM}]
     if exemplar_index is not None:
-        domain = task.spec.domain if task.spec else None
-        pool = [(t, th) for t, th in EXEMPLARS if t.question != task.question and t.spec.domain != domain]
-        example, think = pool[exemplar_index % len(pool)]
+        example, think = solver_example(task, exemplar_index)
         messages += [
             {"role": "user", "content": solver_user_turn(example.question, example.tools)},
             {"role": "assistant", "content": solver_completion(example, think)},
