@@ -14,7 +14,7 @@ speed-up, for times too), every pair measured in this run on this machine:
 
 bfloat16 is used only where the processor computes it natively (`cpu_runs_bfloat16`); elsewhere the script says so.
 
-    python benchmarks/bench_cpu_speed.py [--models smollm2 qwen0.5b] [--items 16] [--iteration]
+    python benchmarks/bench_cpu_speed.py [--models smollm2 qwen0.5b] [--items 16] [--figures eval ...] [--iteration]
     python benchmarks/bench_cpu_speed.py --models --iteration     # the iteration alone (no per-model figures)
 """
 
@@ -81,28 +81,45 @@ def grpo_step_s(roles: RoleModel, config, steps: int = 2) -> float:
         return (time.perf_counter() - start) / steps
 
 
-def bench_model(name: str, source: str, items: int, max_new_tokens: int, grpo_steps: int) -> None:
+FIGURES = ("generate", "grpo", "eval", "probes")
+BEFORE_ARM, AFTER_ARM = ("float32", False), ("bfloat16", True)  # (dtype, prefix cache)
+
+
+def bench_model(name: str, source: str, items: int, max_new_tokens: int, grpo_steps: int, figures: set[str]) -> None:
     print(f"# {name} ({source}), {torch.get_num_threads()} threads", flush=True)
     config = load_config("small_cpu")
     bfcl = load_items(limit=items, seed=0)
+    arms = {BEFORE_ARM}  # only the arms the chosen figures compare are loaded
+    if figures & {"generate", "grpo"}:
+        arms.add(("bfloat16", False))
+    if "eval" in figures:
+        arms |= {("float32", True), ("bfloat16", False), AFTER_ARM}
+    if "probes" in figures:
+        arms.add(AFTER_ARM)
     measured: dict[tuple[str, bool], dict[str, float]] = {}
-    for dtype in ("float32", "bfloat16"):
-        for cache in (False, True):
-            roles = load(source, dtype=dtype, prefix_cache=cache)
-            got = measured[dtype, cache] = {"eval": items_per_s(roles, bfcl, max_new_tokens)}
-            if not cache:
-                got["tokens"] = tokens_per_s(roles, HAND_WRITTEN)
-                got["step"] = grpo_step_s(roles, config, grpo_steps)
-            if (dtype, cache) in (("float32", False), ("bfloat16", True)):
-                got["probe"] = probes_per_s(roles, HAND_WRITTEN, config)
-            del roles
-    before, after = measured["float32", False], measured["bfloat16", True]
-    line(f"{name} generate_tokens_per_s", before["tokens"], measured["bfloat16", False]["tokens"])
-    line(f"{name} grpo_step_seconds", before["step"], measured["bfloat16", False]["step"], seconds=True)
-    line(f"{name} eval_items_per_s prefix_cache", before["eval"], measured["float32", True]["eval"])
-    line(f"{name} eval_items_per_s bfloat16", before["eval"], measured["bfloat16", False]["eval"])
-    line(f"{name} eval_items_per_s both", before["eval"], after["eval"])
-    line(f"{name} probe_tasks_per_s both", before["probe"], after["probe"])
+    for dtype, cache in sorted(arms):
+        roles = load(source, dtype=dtype, prefix_cache=cache)
+        got = measured[dtype, cache] = {}
+        if "eval" in figures:
+            got["eval"] = items_per_s(roles, bfcl, max_new_tokens)
+        if not cache and "generate" in figures:
+            got["tokens"] = tokens_per_s(roles, HAND_WRITTEN)
+        if not cache and "grpo" in figures:
+            got["step"] = grpo_step_s(roles, config, grpo_steps)
+        if (dtype, cache) in (BEFORE_ARM, AFTER_ARM) and "probes" in figures:
+            got["probe"] = probes_per_s(roles, HAND_WRITTEN, config)
+        del roles
+    before = measured[BEFORE_ARM]
+    if "generate" in figures:
+        line(f"{name} generate_tokens_per_s", before["tokens"], measured["bfloat16", False]["tokens"])
+    if "grpo" in figures:
+        line(f"{name} grpo_step_seconds", before["step"], measured["bfloat16", False]["step"], seconds=True)
+    if "eval" in figures:
+        line(f"{name} eval_items_per_s prefix_cache", before["eval"], measured["float32", True]["eval"])
+        line(f"{name} eval_items_per_s bfloat16", before["eval"], measured["bfloat16", False]["eval"])
+        line(f"{name} eval_items_per_s both", before["eval"], measured[AFTER_ARM]["eval"])
+    if "probes" in figures:
+        line(f"{name} probe_tasks_per_s both", before["probe"], measured[AFTER_ARM]["probe"])
 
 
 def iteration_minutes(settings: dict) -> float:
@@ -121,6 +138,8 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=16, help="BFCL items per evaluation figure")
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--grpo-steps", type=int, default=2, help="Solver GRPO steps timed per dtype")
+    parser.add_argument("--figures", nargs="+", default=list(FIGURES), choices=FIGURES,
+                        help="which per-model figures to measure (each loads only the arms it compares)")
     parser.add_argument("--iteration", action="store_true", help="also time one small_cpu iteration each way")
     args = parser.parse_args()
     if not cpu_runs_bfloat16():
@@ -130,7 +149,7 @@ def main() -> None:
         if name == "qwen0.5b" and not args.gguf.is_file():
             print(f"# qwen0.5b: {args.gguf} is not there; run `python benchmarks/offline_qwen.py` first (skipped)")
             continue
-        bench_model(name, sources[name], args.items, args.max_new_tokens, args.grpo_steps)
+        bench_model(name, sources[name], args.items, args.max_new_tokens, args.grpo_steps, set(args.figures))
     if args.iteration:
         line("small_cpu iteration_minutes", iteration_minutes(BEFORE), iteration_minutes(AFTER), seconds=True)
 

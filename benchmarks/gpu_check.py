@@ -3,8 +3,9 @@
 Random weights from Qwen2.5-1.5B-Instruct's configuration stand in where real weights cannot be
 downloaded (the shapes, and so the memory and speed, are the real model's). For each backend
 (PEFT bf16, PEFT + bitsandbytes 4-bit, Unsloth 4-bit), in a fresh process, it loads one base with the
-two roles, runs one batched generation (16 prompts x K = 4 samples), and one GRPO-sized forward and
-backward pass on each role's LoRA weights (4 sequences of 1,024 tokens), and prints peak allocated GPU
+two roles, runs one batched generation (16 prompts x K = 4 samples), evaluation-shaped generation (64 Solver
+prompts with the rotating worked example, greedy) with the shared-prefix cache off and on, and one GRPO-sized
+forward and backward pass on each role's LoRA weights (4 sequences of 1,024 tokens), and prints peak allocated GPU
 memory and tokens/s. Then it runs one step of TRL's GRPOTrainer on the Solver through the role model.
 Meant to finish in under 8 minutes on one GPU.
 
@@ -20,7 +21,8 @@ import time
 import traceback
 from pathlib import Path
 
-from common import child_main, run_arms, write_random_model  # before torch: Unsloth patches on import
+# before torch: Unsloth patches on import
+from common import HAND_WRITTEN, child_main, prefix_cache_speed, run_arms, write_random_model
 
 from toolr0_lite.config import run_entry_point
 
@@ -62,6 +64,8 @@ def check_backend(name: str, folder: str) -> dict:
     result["generate"] = {"rows": 64, "new_tokens": tokens, "seconds": round(seconds, 2),
                           "tokens_per_s": round(tokens / seconds, 1),
                           "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)}  # fmt: skip
+    # The shared-prefix cache (PEFT backend; on Unsloth both arms take its own path): 4 × 16 hand-written tasks.
+    result["prefix_cache"] = prefix_cache_speed(roles, [solver_messages(t, i) for i, t in enumerate(HAND_WRITTEN * 4)])
 
     vocab = len(roles.tokenizer)
     for role in ("generator", "solver"):

@@ -121,3 +121,35 @@ def test_a_stopped_heldout_generation_keeps_its_finished_slices(tmp_path, monkey
     tasks = common.heldout_tasks(path, roles, config, 20, log=lambda _: None)
     assert calls == [16, 4, 4]  # the finished slice is not asked again
     assert {t.id for t in tasks} >= {t.id for t in common.HAND_WRITTEN}
+
+
+def test_prefix_cache_speed_times_both_paths_on_one_model(monkeypatch):
+    """gpu_check's cache figure: the off arm reads every prompt whole, the on arm shares prefixes, same answers."""
+    from toolr0_lite.models import ModelConfig, RoleModel
+    from toolr0_lite.prompts import solver_messages
+
+    roles = RoleModel.load(ModelConfig(source="tiny", lora_r=4, lora_alpha=8))
+    prompts = [solver_messages(task, i % 2) for i, task in enumerate(common.HAND_WRITTEN[:6])]
+    widths = {False: [], True: []}  # the shared-prefix width of each batch, by the cache setting it ran under
+    original = roles._prefix_cache
+    monkeypatch.setattr(roles, "_prefix_cache",
+                        lambda batch, prefix, filled, width: widths[roles.config.prefix_cache].append(width)
+                        or original(batch, prefix, filled, width))  # fmt: skip
+    figures = common.prefix_cache_speed(roles, prompts, max_new_tokens=6)
+    assert figures["items"] == 6 and figures["same_answers"] == 6
+    assert figures["items_per_s_off"] > 0 and figures["items_per_s_on"] > 0
+    assert set(widths[False]) == {0} and max(widths[True]) > 0
+
+
+def test_bench_cpu_speed_prints_only_the_chosen_figures(capsys, monkeypatch):
+    import bench_cpu_speed
+
+    monkeypatch.setattr(bench_cpu_speed, "HAND_WRITTEN", common.HAND_WRITTEN[:2])  # the generation figure's prompts
+    bench_cpu_speed.bench_model("tiny", "tiny", items=3, max_new_tokens=4, grpo_steps=1, figures={"eval", "generate"})
+    lines = [x for x in capsys.readouterr().out.splitlines() if not x.startswith("#")]
+    assert [x.split(":")[0] for x in lines] == ["tiny generate_tokens_per_s", "tiny eval_items_per_s prefix_cache",
+                                                "tiny eval_items_per_s bfloat16", "tiny eval_items_per_s both"]
+    for x in lines:  # name: before after ratio, the ratio computed from the two
+        before, after, ratio = x.split(": ")[1].split()
+        assert float(before) > 0 and float(after) > 0
+        assert ratio.endswith("x") and float(ratio[:-1]) == pytest.approx(float(after) / float(before), abs=0.011)
