@@ -189,7 +189,8 @@ def train_minutes(run_metrics: list[dict]) -> float:
 def solver_measures(summary: dict) -> dict:
     held, bfcl = summary.get("heldout", {}), summary.get("bfcl", {}).get("aggregates", {})
     return {"heldout_reward": held.get("reward"), "heldout_exact_match": held.get("exact_match"),
-            "no_call_accuracy": held.get("no_call_accuracy"), "bfcl_overall": bfcl.get("non_live_overall"),
+            "no_call_accuracy": held.get("no_call_accuracy"), "heldout_call_accuracy": held.get("call_accuracy"),
+            "heldout_think_share": held.get("think_share"), "bfcl_overall": bfcl.get("non_live_overall"),
             "bfcl_irrelevance": bfcl.get("irrelevance")}  # fmt: skip
 
 
@@ -262,9 +263,9 @@ def heldout_tasks(path: Path, roles: RoleModel, config: SelfPlayConfig, generate
     return [Task.from_dict(d) for d in read_jsonl(path)]
 
 
-MEASURES = ("heldout_reward", "heldout_exact_match", "no_call_accuracy", "bfcl_overall", "bfcl_irrelevance",
-            "solver_train_reward", "generator_train_reward", "rollout_parse_rate", "sound_rate", "accept_rate", "mean_p_hat",
-            "frontier_share")  # fmt: skip
+MEASURES = ("heldout_reward", "heldout_call_accuracy", "heldout_think_share", "heldout_exact_match",
+            "no_call_accuracy", "bfcl_overall", "bfcl_irrelevance", "solver_train_reward", "generator_train_reward",
+            "rollout_parse_rate", "sound_rate", "accept_rate", "mean_p_hat", "frontier_share")  # fmt: skip
 
 
 def print_table(rows: list[dict]) -> None:

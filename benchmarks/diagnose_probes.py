@@ -15,7 +15,10 @@ answers counted as solves, over the Generator-phase probes and the synthesis agr
 With `--heldout HELDOUT.jsonl`, the folders are evaluations instead (`toolr0-lite eval` or learn_cpu's `base/`,
 `seed_N/learning/iter_KK/`) and it reads their held-out answers the same way, one table a folder: per group of
 tasks (hand-written; the base Generator's; those of its tasks with an ungrounded gold value) the mean r_S,
-the reasons, and how many answers copy a worked example's reasoning word for word; each folder's r_S
+the reasons, and how many answers copy a worked example's reasoning word for word; r_S's accuracy part
+beside the share of answers that reasoned first (r_S pays accuracy only after a `<think>`) and the calls'
+accuracy without that gate, so a Solver that learned to write `<think>` is not read as one that calls better;
+each folder's r_S
 against the first's, task by task (mean change ± standard error, how many went up and down); and, where the
 prompts showed a worked example, the same split by the example's kind (a call or a no-call example), with the
 no-call answers each kind drew — a small Solver copies its example's kind (benchmarks/RESULTS.md).
@@ -33,10 +36,18 @@ from collections import Counter
 from pathlib import Path
 
 from toolr0_lite.config import run_entry_point
+from toolr0_lite.evaluate import heldout_record
 from toolr0_lite.parsing import parse_generator_output, parse_solver_output
 from toolr0_lite.prompts import EXEMPLARS, solver_example
 from toolr0_lite.records import Call, Task
-from toolr0_lite.rewards import call_score, exact_match, normalize, ungrounded_values, values_match
+from toolr0_lite.rewards import (
+    call_score,
+    exact_match,
+    normalize,
+    solver_accuracy_reward,
+    ungrounded_values,
+    values_match,
+)
 from toolr0_lite.rundir import read_jsonl
 
 REASONS = ("solved", "no_answer_block", "unparsable", "calls_on_a_no_call_task", "no_call_on_a_call_task",
@@ -151,6 +162,11 @@ def heldout_report(tasks: list[Task], folder: Path, answers: dict[str, dict],
     print(f"## {folder}: {len(rows)} held-out answers")
     if reference is not None:
         print(f"  against {reference[0]}: {paired_change(reference[1], answers)}")
+    scored = [heldout_record(by_id[r["id"]], r["raw"]) for r in rows]  # as `evaluate` scores them today
+    accuracy = sum(solver_accuracy_reward(parse_solver_output(r["raw"]), by_id[r["id"]].gold_calls) for r in rows)
+    print(f"  r_S's accuracy part {accuracy / len(rows):.3f}, paid only after a <think>: "
+          f"{sum(r['thought'] for r in scored)} of {len(rows)} answers reasoned first; "
+          f"the calls' accuracy without that gate {sum(r['call_accuracy'] for r in scored) / len(rows):.3f}")
     for group in ("hand-written", "generated", "generated, ungrounded gold"):
         mine = [r for r in rows if task_group(by_id[r["id"]]) == group]
         if not mine:

@@ -19,6 +19,8 @@ from diagnose_probes import (  # noqa: E402
 )
 
 from toolr0_lite.prompts import EXEMPLARS  # noqa: E402
+from toolr0_lite.records import Call  # noqa: E402
+from toolr0_lite.rewards import accuracy_reward  # noqa: E402
 
 GOLD = sound_task().gold_calls  # get_forecast(city="Oslo", days=3)
 
@@ -64,6 +66,10 @@ def test_heldout_answers_by_group_with_copied_reasoning(tmp_path, capsys):
     heldout_report([hand, generated, unground], tmp_path, heldout_answers([hand, generated, unground], tmp_path))
     out = capsys.readouterr().out
     assert "3 held-out answers" in out
+    # every answer reasoned first, so r_S's accuracy part is the calls' accuracy: 1 (right) + 0 (no call) + Oslo for Bergen
+    part = (1.0 + 0.0 + accuracy_reward([Call("get_forecast", {"city": "Oslo", "days": 3})], unground.gold_calls)) / 3
+    assert (f"r_S's accuracy part {part:.3f}, paid only after a <think>: 3 of 3 answers reasoned first; "
+            f"the calls' accuracy without that gate {part:.3f}") in out
     assert "hand-written: 1 tasks, mean r_S 2.000; solved 1; a worked example's reasoning copied in 0" in out
     assert "generated: 1 tasks, mean r_S 0.600; no_call_on_a_call_task 1; a worked example's reasoning copied in 1" in out
     assert "generated, ungrounded gold: 1 tasks, mean r_S 1.500; value_wrong 1" in out

@@ -41,6 +41,25 @@ def test_heldout_record_scores_with_the_solver_reward_and_exact_match():
     assert (prose["reward"], prose["exact_match"], prose["calls"]) == (0.0, False, None)
 
 
+def test_heldout_records_keep_the_think_gate_apart_from_the_calls():
+    """r_S pays accuracy only after a <think>: the same right calls without one score 1.0, not 2.0; the records
+    and the summary say which it was (the share that reasoned first, and the calls' accuracy without the gate)."""
+    task = HELD_OUT[0]
+    reasoned = heldout_record(task, solver_completion(task, "forecast"))
+    bare = heldout_record(task, solver_completion(task).replace("<think>  </think>", ""))
+    half = heldout_record(task, '<think> x </think><tool_call_answer>[{"name": "get_forecast", "arguments": {}}]'
+                                '</tool_call_answer>')  # fmt: skip
+    assert (reasoned["reward"], reasoned["thought"], reasoned["call_accuracy"]) == (2.0, True, 1.0)
+    assert (bare["reward"], bare["thought"], bare["call_accuracy"], bare["exact_match"]) == (1.0, False, 1.0, True)
+    assert half["thought"] and 0 < half["call_accuracy"] < 1
+    held = summarize([{"benchmark": "heldout", **r} for r in (reasoned, bare, half)])["heldout"]
+    assert held["think_share"] == pytest.approx(2 / 3)
+    assert held["call_accuracy"] == pytest.approx((2 + half["call_accuracy"]) / 3)
+    assert "held-out answers with <think>" in table({"base": {"heldout": held}})
+    older = summarize([{k: v for k, v in r.items() if k not in ("thought", "call_accuracy")} for r in (reasoned, bare)])
+    assert "think_share" not in older["heldout"] and "call_accuracy" not in older["heldout"]  # records from before
+
+
 def test_summary_and_table_from_records():
     records = [
         {"benchmark": "bfcl", "category": "simple_python", "valid": True, "error_type": ""},

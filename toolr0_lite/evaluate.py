@@ -6,7 +6,9 @@ Two yardsticks, both offline:
   Solver was trained on: what training changed), or `bfcl`, the leaderboard's own prompt and decoder for
   models without native function calling (what compares with published numbers).
 - **Held-out self-play tasks**: the run's `heldout.jsonl` (set aside in iteration 0, never trained on),
-  scored with the Solver reward r_S and exact match, no-call tasks counted on their own.
+  scored with the Solver reward r_S and exact match, no-call tasks counted on their own. r_S pays its accuracy
+  part only to answers that reason in `<think>` first, so two more measures keep a change in that habit apart
+  from a change in the calls: the share of answers that reason first, and the calls' accuracy without the gate.
 
 "base" is the Solver's LoRA weights at initialisation (B = 0: exactly the base model), "trained" the loaded
 adapter; both run on one loaded base. Every answer is appended to `eval/results.jsonl` as it comes, so an
@@ -42,7 +44,7 @@ from toolr0_lite.models import ModelConfig, RoleModel
 from toolr0_lite.parsing import parse_solver_output
 from toolr0_lite.prompts import solver_messages
 from toolr0_lite.records import Task
-from toolr0_lite.rewards import exact_match, solver_reward
+from toolr0_lite.rewards import accuracy_reward, exact_match, solver_reward
 from toolr0_lite.rundir import RunDir, atomic_write_text, finished_units, read_jsonl
 
 
@@ -99,7 +101,9 @@ def heldout_record(task: Task, text: str) -> dict:
     gold = [asdict(c) for c in task.gold_calls]
     return {"benchmark": "heldout", "id": task.id, "no_call": not task.gold_calls, "raw": text,
             "calls": None if out.calls is None else [asdict(c) for c in out.calls],
-            "reward": solver_reward(text, gold), "exact_match": exact_match(out.calls, task.gold_calls)}  # fmt: skip
+            "reward": solver_reward(text, gold), "exact_match": exact_match(out.calls, task.gold_calls),
+            "thought": bool(out.think),  # r_S's accuracy part is paid only after a non-empty <think>
+            "call_accuracy": 0.0 if out.calls is None else accuracy_reward(out.calls, task.gold_calls)}  # fmt: skip
 
 
 # ---------------------------------------------------------------- summaries
@@ -127,6 +131,9 @@ def summarize(records: list[dict]) -> dict[str, Any]:
             "exact_match": sum(r["exact_match"] for r in held) / len(held), "no_call_n": len(no_call),
             "no_call_accuracy": sum(r["exact_match"] for r in no_call) / len(no_call) if no_call else None,
         }  # fmt: skip
+        if all("call_accuracy" in r for r in held):  # records written before these two measures lack them
+            summary["heldout"]["think_share"] = sum(r["thought"] for r in held) / len(held)
+            summary["heldout"]["call_accuracy"] = sum(r["call_accuracy"] for r in held) / len(held)
     return summary
 
 
@@ -146,13 +153,15 @@ def table(summaries: dict[str, dict]) -> str:
         got = [summaries[v].get("bfcl", {}).get("aggregates", {}).get(name) for v in variants]
         if any(g is not None for g in got):
             rows.append((f"BFCL {name}", [cell(g) for g in got]))
-    for key, label in (("exact_match", "held-out exact match"), ("no_call_accuracy", "held-out no-call accuracy")):
+    for key, label in (("exact_match", "held-out exact match"), ("no_call_accuracy", "held-out no-call accuracy"),
+                       ("think_share", "held-out answers with <think>")):  # fmt: skip
         got = [summaries[v].get("heldout", {}) for v in variants]
-        if any(g for g in got):
-            rows.append((label, [cell(g.get(key), g.get("n" if key == "exact_match" else "no_call_n")) if g else "-" for g in got]))
-    got = [summaries[v].get("heldout", {}).get("reward") for v in variants]
-    if any(g is not None for g in got):
-        rows.append(("held-out mean r_S (0-2)", ["-" if g is None else f"{g:.3f}" for g in got]))
+        if any(g.get(key) is not None for g in got):
+            rows.append((label, [cell(g.get(key), g.get("no_call_n" if key == "no_call_accuracy" else "n")) if g else "-" for g in got]))
+    for key, label in (("reward", "held-out mean r_S (0-2)"), ("call_accuracy", "held-out call accuracy (0-1)")):
+        got = [summaries[v].get("heldout", {}).get(key) for v in variants]
+        if any(g is not None for g in got):
+            rows.append((label, ["-" if g is None else f"{g:.3f}" for g in got]))
     width = max([len(r[0]) for r in rows] + [10])
     lines = [f"{'':{width}}  " + "  ".join(f"{v:>16}" for v in variants)]
     lines += [f"{name:{width}}  " + "  ".join(f"{c:>16}" for c in cells) for name, cells in rows]
