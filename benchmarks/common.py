@@ -297,6 +297,7 @@ QWEN25_15B = dict(  # Qwen2.5-1.5B-Instruct's config.json, as published
     hidden_act="silu", torch_dtype="bfloat16",
 )  # fmt: skip
 
+
 def prefix_cache_speed(roles: RoleModel, prompts: list, max_new_tokens: int = 64) -> dict:
     """Greedy answers to `prompts` with the shared-prefix cache off, then on, on one loaded model: items/s each
     way, the speed-up, and how many answers came out the same (the cache is there for speed only)."""

@@ -18,10 +18,9 @@ tasks (hand-written; the base Generator's; those of its tasks with an ungrounded
 the reasons, and how many answers copy a worked example's reasoning word for word; r_S's accuracy part
 beside the share of answers that reasoned first (r_S pays accuracy only after a `<think>`) and the calls'
 accuracy without that gate, so a Solver that learned to write `<think>` is not read as one that calls better;
-each folder's r_S
-against the first's, task by task (mean change ± standard error, how many went up and down); and, where the
-prompts showed a worked example, the same split by the example's kind (a call or a no-call example), with the
-no-call answers each kind drew — a small Solver copies its example's kind (benchmarks/RESULTS.md).
+each folder's r_S against the first's, task by task (mean change ± standard error, how many went up and down);
+and, where the prompts showed a worked example, the same split by the example's kind (a call or a no-call
+example), with the no-call answers each kind drew — a small Solver copies its example's kind (RESULTS.md).
 
     python benchmarks/diagnose_probes.py RUN_DIR [RUN_DIR ...]
     python benchmarks/diagnose_probes.py --heldout RUNS/heldout.jsonl RUNS/base RUNS/seed_0/learning/iter_00
@@ -44,7 +43,6 @@ from toolr0_lite.rewards import (
     call_score,
     exact_match,
     normalize,
-    solver_accuracy_reward,
     ungrounded_values,
     values_match,
 )
@@ -163,7 +161,7 @@ def heldout_report(tasks: list[Task], folder: Path, answers: dict[str, dict],
     if reference is not None:
         print(f"  against {reference[0]}: {paired_change(reference[1], answers)}")
     scored = [heldout_record(by_id[r["id"]], r["raw"]) for r in rows]  # as `evaluate` scores them today
-    accuracy = sum(solver_accuracy_reward(parse_solver_output(r["raw"]), by_id[r["id"]].gold_calls) for r in rows)
+    accuracy = sum(r["call_accuracy"] for r in scored if r["thought"])  # r_acc: the calls' accuracy, behind the gate
     print(f"  r_S's accuracy part {accuracy / len(rows):.3f}, paid only after a <think>: "
           f"{sum(r['thought'] for r in scored)} of {len(rows)} answers reasoned first; "
           f"the calls' accuracy without that gate {sum(r['call_accuracy'] for r in scored) / len(rows):.3f}")
