@@ -18,9 +18,10 @@ tasks (hand-written; the base Generator's; those of its tasks with an ungrounded
 the reasons, and how many answers copy a worked example's reasoning word for word; r_S's accuracy part
 beside the share of answers that reasoned first (r_S pays accuracy only after a `<think>`) and the calls'
 accuracy without that gate, so a Solver that learned to write `<think>` is not read as one that calls better;
-each folder's r_S against the first's, task by task (mean change ± standard error, how many went up and down);
-and, where the prompts showed a worked example, the same split by the example's kind (a call or a no-call
-example), with the no-call answers each kind drew — a small Solver copies its example's kind (RESULTS.md).
+each folder's r_S and gate-free calls' accuracy against the first's, task by task (mean change ± standard
+error, how many went up and down); and, where the prompts showed a worked example, the same split by the
+example's kind (a call or a no-call example), with the no-call answers each kind drew — a small Solver copies
+its example's kind (RESULTS.md).
 
     python benchmarks/diagnose_probes.py RUN_DIR [RUN_DIR ...]
     python benchmarks/diagnose_probes.py --heldout RUNS/heldout.jsonl RUNS/base RUNS/seed_0/learning/iter_00
@@ -139,16 +140,24 @@ def heldout_answers(tasks: list[Task], folder: Path) -> dict[str, dict]:
     return {r["id"]: r for r in read_jsonl(folder / "results.jsonl") if r["benchmark"] == "heldout" and r["id"] in ids}
 
 
-def paired_change(before: dict[str, dict], after: dict[str, dict]) -> str:
-    """r_S task by task, `after` against `before`: the mean change with its standard error, and the counts."""
-    deltas = [after[k]["reward"] - before[k]["reward"] for k in before if k in after]
-    if len(deltas) < 2:
-        return "fewer than 2 tasks in common"
+def mean_change(deltas: list[float]) -> str:
+    """Paired deltas as `mean ± standard error (SE), n up, m down`."""
     mean = sum(deltas) / len(deltas)
     se = (sum((d - mean) ** 2 for d in deltas) / (len(deltas) - 1) / len(deltas)) ** 0.5
-    exact = [sum(rows[k]["exact_match"] for k in before if k in after) for rows in (before, after)]
-    return (f"mean r_S {mean:+.3f} ± {se:.3f} (SE) over {len(deltas)} tasks: {sum(d > 1e-9 for d in deltas)} up, "
-            f"{sum(d < -1e-9 for d in deltas)} down; exact {exact[0]} → {exact[1]}")  # fmt: skip
+    return f"{mean:+.3f} ± {se:.3f} (SE), {sum(d > 1e-9 for d in deltas)} up, {sum(d < -1e-9 for d in deltas)} down"
+
+
+def paired_change(before: dict[str, dict], after: dict[str, dict], by_id: dict[str, Task]) -> str:
+    """`after`'s answers against `before`'s, task by task, each scored from its text as `evaluate` scores it
+    today: the mean change of r_S and of the calls' accuracy without r_S's `<think>` gate, and the exact solves."""
+    common = [k for k in before if k in after]
+    if len(common) < 2:
+        return "fewer than 2 tasks in common"
+    was, now = ({k: heldout_record(by_id[k], rows[k]["raw"]) for k in common} for rows in (before, after))
+    change = {name: mean_change([now[k][name] - was[k][name] for k in common]) for name in ("reward", "call_accuracy")}
+    return (f"over {len(common)} tasks: r_S {change['reward']}; calls' accuracy without the gate "
+            f"{change['call_accuracy']}; exact {sum(was[k]['exact_match'] for k in common)} → "
+            f"{sum(now[k]['exact_match'] for k in common)}")
 
 
 def heldout_report(tasks: list[Task], folder: Path, answers: dict[str, dict],
@@ -159,7 +168,7 @@ def heldout_report(tasks: list[Task], folder: Path, answers: dict[str, dict],
     rows = list(answers.values())
     print(f"## {folder}: {len(rows)} held-out answers")
     if reference is not None:
-        print(f"  against {reference[0]}: {paired_change(reference[1], answers)}")
+        print(f"  against {reference[0]}: {paired_change(reference[1], answers, by_id)}")
     scored = [heldout_record(by_id[r["id"]], r["raw"]) for r in rows]  # as `evaluate` scores them today
     accuracy = sum(r["call_accuracy"] for r in scored if r["thought"])  # r_acc: the calls' accuracy, behind the gate
     print(f"  r_S's accuracy part {accuracy / len(rows):.3f}, paid only after a <think>: "
@@ -182,6 +191,7 @@ def by_example_kind(tasks: list[Task], answers: dict[str, dict],
                     reference: tuple[Path, dict[str, dict]] | None = None) -> None:  # fmt: skip
     """The held-out answers split by the worked example each prompt showed (task i of the held-out file is shown
     `solver_example(task, i)`, as `evaluate` asks): mean r_S, answers with no call, the change against `reference`."""
+    by_id = {t.id: t for t in tasks}
     for kind, calls in (("a call example", True), ("a no-call example", False)):
         ids = {t.id for i, t in enumerate(tasks) if bool(solver_example(t, i)[0].gold_calls) == calls}
         mine = {k: r for k, r in answers.items() if k in ids}
@@ -191,7 +201,7 @@ def by_example_kind(tasks: list[Task], answers: dict[str, dict],
         line = (f"  shown {kind}: {len(mine)} tasks ({sum(not t.gold_calls for t in tasks if t.id in mine)} no-call), "
                 f"mean r_S {sum(r['reward'] for r in mine.values()) / len(mine):.3f}, answered no call {declined}")
         if reference is not None:
-            line += "; " + paired_change({k: r for k, r in reference[1].items() if k in ids}, mine)
+            line += "; " + paired_change({k: r for k, r in reference[1].items() if k in ids}, mine, by_id)
         print(line)
 
 

@@ -76,30 +76,41 @@ def test_heldout_answers_by_group_with_copied_reasoning(tmp_path, capsys):
     assert copies_exemplar(f"<think>{EXEMPLARS[3][1].upper()}</think>") and not copies_exemplar(answer("[]"))
 
 
-def test_paired_change_task_by_task():
-    before = {k: {"reward": r, "exact_match": r == 2.0} for k, r in (("a", 1.0), ("b", 2.0), ("c", 0.5), ("d", 1.0))}
-    after = {k: {"reward": r, "exact_match": r == 2.0} for k, r in (("a", 2.0), ("b", 2.0), ("c", 1.0), ("e", 0.0))}
-    # a +1.0, b 0, c +0.5 (d and e are not in both): mean 0.5, SE sqrt(0.25 / 3)
-    assert paired_change(before, after) == "mean r_S +0.500 ± 0.289 (SE) over 3 tasks: 2 up, 0 down; exact 1 → 2"
-    assert paired_change(before, {"a": after["a"]}) == "fewer than 2 tasks in common"
+CALL = '[{"name": "get_forecast", "arguments": {"city": "Oslo", "days": 3}}]'
+WRONG = '[{"name": "get_forecast", "arguments": {"city": "Paris", "days": 3}}]'  # r_S 1.75, calls' accuracy 0.75
+
+
+def test_paired_change_task_by_task_with_and_without_the_think_gate():
+    tasks = {k: sound_task(id=k) for k in "abcde"}
+    before = {"a": f"<tool_call_answer>{CALL}</tool_call_answer>", "b": answer(CALL), "c": answer(WRONG), "d": ""}
+    after = {"a": answer(CALL), "b": answer(CALL), "c": answer(CALL), "e": ""}
+    before, after = ({k: {"raw": v} for k, v in rows.items()} for rows in (before, after))
+    # a: the same call, now after a <think> (r_S 1.0 → 2.0, calls' accuracy 1.0 both); b: unchanged;
+    # c: Paris → Oslo (r_S 1.75 → 2.0, accuracy 0.75 → 1.0); d and e are not in both.
+    # r_S deltas (1, 0, 0.25): mean 0.417, SE 0.300; accuracy deltas (0, 0, 0.25): mean 0.083, SE 0.083
+    assert paired_change(before, after, tasks) == (
+        "over 3 tasks: r_S +0.417 ± 0.300 (SE), 2 up, 0 down; calls' accuracy without the gate "
+        "+0.083 ± 0.083 (SE), 1 up, 0 down; exact 2 → 3")
+    assert paired_change(before, {"a": after["a"]}, tasks) == "fewer than 2 tasks in common"
 
 
 def test_heldout_answers_split_by_the_worked_example_they_were_shown(tmp_path, capsys):
     # A weather task is shown the exemplars of other domains in turn: finance and food_ordering (calls), then
     # travel and iot (no call); so tasks 0-1 of the held-out file saw a call example, tasks 2-3 a no-call one.
     tasks = [sound_task(id=f"generated-{i}") for i in range(4)]
-    call = answer('[{"name": "get_forecast", "arguments": {"city": "Oslo", "days": 3}}]')
-    before = {t.id: {"id": t.id, "raw": call, "reward": 1.0, "exact_match": False} for t in tasks}
-    after = {"generated-0": {"raw": call, "reward": 2.0, "exact_match": True},
-             "generated-1": {"raw": call, "reward": 1.0, "exact_match": False},
-             "generated-2": {"raw": answer("[]"), "reward": 0.5, "exact_match": False},
-             "generated-3": {"raw": answer("[]"), "reward": 0.5, "exact_match": False}}  # fmt: skip
+    before = {t.id: {"id": t.id, "raw": answer(WRONG), "reward": 1.75, "exact_match": False} for t in tasks}
+    after = {"generated-0": {"raw": answer(CALL), "reward": 2.0, "exact_match": True},
+             "generated-1": {"raw": answer(WRONG), "reward": 1.75, "exact_match": False},
+             "generated-2": {"raw": answer("[]"), "reward": 0.6, "exact_match": False},
+             "generated-3": {"raw": answer("[]"), "reward": 0.6, "exact_match": False}}  # fmt: skip
     by_example_kind(tasks, after, (tmp_path, before))
     assert capsys.readouterr().out.splitlines() == [
-        "  shown a call example: 2 tasks (0 no-call), mean r_S 1.500, answered no call 0; "
-        "mean r_S +0.500 ± 0.500 (SE) over 2 tasks: 1 up, 0 down; exact 0 → 1",
-        "  shown a no-call example: 2 tasks (0 no-call), mean r_S 0.500, answered no call 2; "
-        "mean r_S -0.500 ± 0.000 (SE) over 2 tasks: 0 up, 2 down; exact 0 → 0"]
+        "  shown a call example: 2 tasks (0 no-call), mean r_S 1.875, answered no call 0; over 2 tasks: "
+        "r_S +0.125 ± 0.125 (SE), 1 up, 0 down; calls' accuracy without the gate +0.125 ± 0.125 (SE), 1 up, 0 down; "
+        "exact 0 → 1",
+        "  shown a no-call example: 2 tasks (0 no-call), mean r_S 0.600, answered no call 2; over 2 tasks: "
+        "r_S -1.150 ± 0.000 (SE), 0 up, 2 down; calls' accuracy without the gate -0.750 ± 0.000 (SE), 0 up, 2 down; "
+        "exact 0 → 0"]
     for shown in (True, False):  # the split is printed only for evaluations whose prompts showed an example
         (tmp_path / "results.jsonl").write_text("".join(json.dumps({"benchmark": "heldout", **r}) + "\n"
                                                         for r in before.values()))  # fmt: skip
