@@ -8,7 +8,7 @@ import torch
 from helpers import sound_task
 
 from toolr0_lite.config import ConfigError
-from toolr0_lite.models import ModelConfig, RoleModel, shared_prefix_lengths
+from toolr0_lite.models import ModelConfig, RoleModel, generation_attention, shared_prefix_lengths
 from toolr0_lite.prompts import solver_messages
 from toolr0_lite.sources import SMOLLM2, load_base_model, resolve_source
 
@@ -123,6 +123,20 @@ def test_generation_reads_lora_weights_in_the_base_dtype_and_puts_the_float32_on
         assert all(after[n].dtype == torch.float32 and torch.equal(after[n], w) for n, w in weights.items())
 
 
+def test_generation_on_a_cpu_in_bfloat16_attends_eagerly_and_training_keeps_its_kernel(roles):
+    base = roles.model.get_base_model()
+    assert base.config._attn_implementation == "sdpa"  # transformers' default, which training keeps
+    seen = []
+    attention = next(m for n, m in base.named_modules() if n.endswith("self_attn"))
+    hook = attention.register_forward_pre_hook(lambda module, args: seen.append(module.config._attn_implementation))
+    roles.generate("solver", PROMPTS, temperature=0, max_new_tokens=3)
+    hook.remove()
+    assert set(seen) == {"eager" if roles.config.dtype == "bfloat16" else "sdpa"}
+    assert base.config._attn_implementation == "sdpa"
+    assert generation_attention("cuda", torch.bfloat16, "sdpa") == "sdpa"  # a GPU keeps its fused kernel
+    assert generation_attention("cpu", torch.bfloat16, "flash_attention_2") == "flash_attention_2"
+
+
 def test_a_generation_that_fails_still_puts_the_base_and_the_lora_weights_back(roles, monkeypatch):
     nudge(roles, "solver")
     expected, base, weights = logits(roles, "solver"), base_state(roles), roles.lora_weights("solver")
@@ -132,6 +146,7 @@ def test_a_generation_that_fails_still_puts_the_base_and_the_lora_weights_back(r
     assert all(torch.equal(base[k], p) for k, p in base_state(roles).items())
     assert all(w.dtype == torch.float32 and torch.equal(weights[n], w) for n, w in roles.lora_weights("solver").items())
     assert torch.equal(logits(roles, "solver"), expected) and roles.active_role == "generator"
+    assert roles.model.get_base_model().config._attn_implementation == "sdpa"
 
 
 def test_batches_respect_the_token_cap():
