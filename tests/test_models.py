@@ -137,6 +137,21 @@ def test_generation_on_a_cpu_in_bfloat16_attends_eagerly_and_training_keeps_its_
     assert generation_attention("cpu", torch.bfloat16, "flash_attention_2") == "flash_attention_2"
 
 
+def test_the_lm_head_reads_a_contiguous_input_when_only_some_positions_are_kept(roles):
+    # transformers slices the hidden states for `logits_to_keep`; a sliced bfloat16 input takes torch's slow
+    # CPU path (the whole lm_head weight copied per row), so the kit hands the lm_head a contiguous copy.
+    seen = []
+    lm_head = roles.model.get_base_model().get_output_embeddings()
+    hook = lm_head.register_forward_pre_hook(lambda module, args: seen.append(args[0].is_contiguous()))
+    ids = roles.tokenizer(["Weather in Oslo?", "Book a table"], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        kept = roles.model(**ids, logits_to_keep=1).logits
+        whole = roles.model(**ids).logits
+    hook.remove()
+    assert seen == [True, True]
+    assert torch.allclose(kept[:, -1].float(), whole[:, -1].float(), atol=tolerance(roles))
+
+
 def test_a_generation_that_fails_still_puts_the_base_and_the_lora_weights_back(roles, monkeypatch):
     nudge(roles, "solver")
     expected, base, weights = logits(roles, "solver"), base_state(roles), roles.lora_weights("solver")
