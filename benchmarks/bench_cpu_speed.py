@@ -4,7 +4,8 @@ For each model (SmolLM2-135M from its wheel; the 0.5B Qwen2.5-Coder GGUF too whe
 assembled it, or `--gguf FILE`) it prints one line per figure, `name: before after ratio` (the ratio is the
 speed-up, for times too), every pair measured in this run on this machine:
 
-- `generate_tokens_per_s`: 8 Solver prompts, greedy, 64 new tokens, float32 → bfloat16 (cache off in both);
+- `generate_tokens_per_s`: the hand-written Solver prompts, greedy, 64 new tokens, float32 → bfloat16 (cache off in
+  both); and in bfloat16, generation with the model's own attention kernel (sdpa) → eager, as the kit generates;
 - `grpo_step_seconds`: seconds a Solver GRPO step takes (TRL, `--grpo-steps` steps of small_cpu's sizes,
   trainer set-up included), float32 → bfloat16;
 - `eval_items_per_s_*`: greedy BFCL answers (the kit's prompt with its rotating exemplar), today's path
@@ -26,6 +27,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from unittest.mock import patch
 
 import torch
 from common import HAND_WRITTEN, OFFLINE_QWEN
@@ -104,6 +106,9 @@ def bench_model(name: str, source: str, items: int, max_new_tokens: int, grpo_st
             got["eval"] = items_per_s(roles, bfcl, max_new_tokens)
         if not cache and "generate" in figures:
             got["tokens"] = tokens_per_s(roles, HAND_WRITTEN)
+            if dtype == "bfloat16":  # the same with the model's own attention kernel (sdpa) in generation too
+                with patch("toolr0_lite.models.generation_attention", lambda device, dtype, attention: attention):
+                    got["tokens_sdpa"] = tokens_per_s(roles, HAND_WRITTEN)
         if not cache and "grpo" in figures:
             got["step"] = grpo_step_s(roles, config, grpo_steps)
         if (dtype, cache) in (BEFORE_ARM, AFTER_ARM) and "probes" in figures:
@@ -112,6 +117,8 @@ def bench_model(name: str, source: str, items: int, max_new_tokens: int, grpo_st
     before = measured[BEFORE_ARM]
     if "generate" in figures:
         line(f"{name} generate_tokens_per_s", before["tokens"], measured["bfloat16", False]["tokens"])
+        line(f"{name} generate_tokens_per_s bfloat16 sdpa→eager", measured["bfloat16", False]["tokens_sdpa"],
+             measured["bfloat16", False]["tokens"])  # fmt: skip
     if "grpo" in figures:
         line(f"{name} grpo_step_seconds", before["step"], measured["bfloat16", False]["step"], seconds=True)
     if "eval" in figures:

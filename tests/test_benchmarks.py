@@ -147,8 +147,9 @@ def test_bench_cpu_speed_prints_only_the_chosen_figures(capsys, monkeypatch):
     monkeypatch.setattr(bench_cpu_speed, "HAND_WRITTEN", common.HAND_WRITTEN[:2])  # the generation figure's prompts
     bench_cpu_speed.bench_model("tiny", "tiny", items=3, max_new_tokens=4, grpo_steps=1, figures={"eval", "generate"})
     lines = [x for x in capsys.readouterr().out.splitlines() if not x.startswith("#")]
-    assert [x.split(":")[0] for x in lines] == ["tiny generate_tokens_per_s", "tiny eval_items_per_s prefix_cache",
-                                                "tiny eval_items_per_s bfloat16", "tiny eval_items_per_s both"]
+    assert [x.split(":")[0] for x in lines] == [
+        "tiny generate_tokens_per_s", "tiny generate_tokens_per_s bfloat16 sdpa→eager",
+        "tiny eval_items_per_s prefix_cache", "tiny eval_items_per_s bfloat16", "tiny eval_items_per_s both"]
     for x in lines:  # name: before after ratio, the ratio computed from the two
         before, after, ratio = x.split(": ")[1].split()
         assert float(before) > 0 and float(after) > 0
