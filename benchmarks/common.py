@@ -216,7 +216,8 @@ def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = 
     heldout = heldout_tasks(out.parent / "heldout.jsonl", roles, config, sizes["generated_specs"], log)
     items = sizes["bfcl_items"] if bfcl_items is None else bfcl_items
     eval_config = EvalConfig(limit=items or None, seed=0, max_new_tokens=sizes["bfcl_tokens"],
-                             exemplars=config.solver_shows_example, prompt=prompt)  # fmt: skip
+                             exemplars=config.solver_shows_example, think_prefill=config.solver_think_prefill,
+                             prompt=prompt)  # fmt: skip
     mode = "" if prompt == "kit" else f"_{prompt}"  # the kit prompt's folders keep their earlier names
 
     def scored(name: str, adapter: Path | None) -> dict:

@@ -251,3 +251,21 @@ def test_a_resumed_item_is_asked_with_the_prompt_an_uninterrupted_eval_gives_it(
     evaluate._answer(None, resumed, "base", "heldout", tasks, heldout_record, config, "")
     assert asked[3:] == whole[3:] and len(whole) == 5
     assert len({m[1]["content"] for m in whole}) > 1  # the worked examples do differ by place
+
+
+def test_the_think_prefill_begins_kit_prompt_answers_only(monkeypatch):
+    """A Solver trained with its answers begun as `<think>` is asked the same way in the kit's prompt; BFCL's own
+    prompting mode stays the leaderboard's."""
+    from toolr0_lite import evaluate
+    from toolr0_lite.bfcl import BfclItem
+
+    function = {"name": "add", "description": "Add two integers.", "parameters": {"type": "dict", "properties": {
+        "a": {"type": "integer"}, "b": {"type": "integer"}}, "required": ["a", "b"]}}  # fmt: skip
+    request = [{"role": "user", "content": "What is 2 + 2?"}]
+    item = BfclItem("simple_python_0", "simple_python", "What is 2 + 2?", [function], [function], None, request)
+    monkeypatch.setattr(evaluate, "bfcl_messages", lambda item: item.messages)  # BFCL's prompt, without bfcl-eval
+    task, on, off = sound_task(), EvalConfig(think_prefill=True), EvalConfig()
+    assert evaluate.prompt_of(task, "heldout", on, 0)[-1] == {"role": "assistant", "content": "<think>"}
+    assert evaluate.prompt_of(task, "heldout", on, 0)[:-1] == evaluate.prompt_of(task, "heldout", off, 0)
+    assert evaluate.prompt_of(item, "bfcl", on, 0)[-1] == {"role": "assistant", "content": "<think>"}
+    assert evaluate.prompt_of(item, "bfcl", EvalConfig(think_prefill=True, prompt="bfcl"), 0) == request

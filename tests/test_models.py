@@ -179,6 +179,7 @@ def test_the_prefix_cache_changes_nothing_but_speed(roles):
     tasks = [sound_task(question=q) for q in ("Weather in Oslo for 3 days?", "Oslo, 3 days: the forecast please",
                                               "Book a hotel in Oslo", "What about Bergen tomorrow?")]  # fmt: skip
     prompts = [solver_messages(t, i % 2) for i, t in enumerate(tasks)] + PROMPTS  # two exemplars, plus odd ones
+    prompts += [solver_messages(t, 0, think_prefill=True) for t in tasks[:2]]  # answers begun for the model
     cached_config, plain_config = roles.config, replace(roles.config, prefix_cache=False)
     for n, temperature in ((1, 0), (3, 0), (2, 0.9)):
         cached = roles.generate("solver", prompts, n=n, temperature=temperature, max_new_tokens=10, seed=3)
@@ -188,16 +189,35 @@ def test_the_prefix_cache_changes_nothing_but_speed(roles):
         assert [[g.text for g in r] for r in cached] == [[g.text for g in r] for r in plain]
 
 
+def test_an_answer_begun_for_the_model_is_continued_and_leads_its_text(roles):
+    """The think prefill: the prompt is the chat with the assistant turn opened and `<think>` written in it, and
+    each completion comes back as the whole answer, `<think>` first, as the rewards and the records read it."""
+    from toolr0_lite.prompts import THINK_PREFILL
+
+    nudge(roles, "solver")
+    task = sound_task()
+    plain, begun = solver_messages(task), solver_messages(task, think_prefill=True)
+    assert begun[:-1] == plain and begun[-1] == {"role": "assistant", "content": THINK_PREFILL}
+    assert roles.chat_prompt(begun) == roles.chat_prompt(plain) + THINK_PREFILL
+    answers = roles.generate("solver", [begun, plain], n=2, temperature=0.9, max_new_tokens=6, seed=1)
+    assert all(g.text.startswith(THINK_PREFILL) for g in answers[0])
+    ids = roles.tokenizer(roles.chat_prompt(begun), add_special_tokens=False)["input_ids"]
+    assert answers[0][0].prompt_tokens == len(ids)
+
+
 def test_shared_prefixes_follow_the_turns_before_the_last():
     tokenizer = RoleModel.load(ModelConfig(source="tiny", lora_r=4)).tokenizer
     prompts = [solver_messages(sound_task(question=q), 0) for q in ("Weather in Oslo?", "Weather in Bergen?")]
     prompts += [solver_messages(sound_task(), 1), PROMPTS[0]]
-    ids = [tokenizer.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in prompts]
+    prompts += [solver_messages(sound_task(question=q), 0, think_prefill=True) for q in ("Rain?", "Snow?")]
+    ids = [tokenizer.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in prompts[:4]]
+    ids += [tokenizer.apply_chat_template(m, continue_final_message=True, tokenize=False) for m in prompts[4:]]
     ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in ids]
     lengths = shared_prefix_lengths(prompts, ids)
-    assert lengths[2:] == [0, 0]  # alone with its exemplar; no turns before the last
+    assert lengths[2:4] == [0, 0]  # alone with its exemplar; no turns before the last
     assert lengths[0] == lengths[1] > len(ids[0]) // 2  # the system prompt and the exemplar turn
     assert ids[0][: lengths[0]] == ids[1][: lengths[1]] and ids[0][lengths[0] :] != ids[1][lengths[1] :]
+    assert lengths[4] == lengths[5] == lengths[0]  # an answer begun after the request: the same turns shared
 
 
 def test_auto_dtype_follows_the_processor(tmp_path, monkeypatch):

@@ -245,6 +245,16 @@ def test_trl_reward_functions_accept_strings_and_chat_messages():
     assert solver_accuracy_reward_func(completions=completions, gold_calls=columns) == [1.0, 0.0]
 
 
+def test_trl_reward_functions_score_an_answer_begun_for_the_model_as_a_whole():
+    """With the think prefill the model writes only what follows `<think>`: alone that text fails the think gate."""
+    rest = answer(json.dumps(GOLD)).removeprefix("<think>")
+    gold = [json.dumps(GOLD)]
+    assert solver_accuracy_reward_func(completions=[rest], gold_calls=gold) == [0.0]
+    assert solver_accuracy_reward_func(completions=[rest], gold_calls=gold, answer_prefix=["<think>"]) == [1.0]
+    assert solver_format_reward_func(completions=[rest], gold_calls=gold, answer_prefix=["<think>"]) == [1.0]
+    assert solver_format_reward_func(completions=[answer("[]")], gold_calls=gold, answer_prefix=[""]) == [0.6]
+
+
 def test_malformed_gold_is_a_programmer_error():
     with pytest.raises(ValueError, match="gold_calls"):
         solver_reward(answer("[]"), [{"arguments": {}}])

@@ -353,3 +353,28 @@ def test_solver_exemplar_off_leaves_the_generator_its_example():
     assert _example(config, 3) == 3 and _example(config, 3, "solver") is None
     assert not config.solver_shows_example and load_config("tiny").solver_shows_example
     assert not load_config("tiny", exemplars=False, solver_exemplar=True).solver_shows_example  # exemplars off: none at all
+
+
+def test_the_think_prefill_reaches_trl_as_text_and_the_rewards_read_the_whole_answer(tmp_path, monkeypatch):
+    """TRL would open a new assistant turn after a chat whose last turn is the begun answer: the Solver phase
+    hands it the rendered text instead, and the reward functions put `<think>` back before each completion."""
+    from helpers import sound_task
+
+    from toolr0_lite import rewards, selfplay
+    from toolr0_lite.models import RoleModel
+
+    config = load_config("tiny", out=str(tmp_path), solver_think_prefill=True, solver={"steps": 1})
+    roles = RoleModel.load(config.model)
+    seen = []
+
+    def recording(completions, gold_calls, answer_prefix=None, **kwargs):
+        seen.append((completions, answer_prefix, kwargs["prompts"]))
+        return rewards.solver_format_reward_func(completions, gold_calls, answer_prefix)
+
+    monkeypatch.setattr(selfplay, "solver_format_reward_func", recording)
+    selfplay.solver_phase(roles, [sound_task()], config, RunDir(tmp_path), 0)
+    completions, prefixes, prompts = seen[0]
+    assert all(isinstance(c, str) for c in completions) and set(prefixes) == {"<think>"}
+    assert all(p == roles.chat_prompt(selfplay.solver_prompt(config, sound_task(), 0)) for p in prompts)
+    assert prompts[0].endswith("<|im_start|>assistant\n<think>")
+    assert read_jsonl(tmp_path / "metrics.jsonl")[-1]["phase"] == "solver_trl"

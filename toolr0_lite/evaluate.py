@@ -58,6 +58,7 @@ class EvalConfig:
     seed: int = 0
     base: bool = False  # also score the base model (always, when there is no adapter)
     exemplars: bool = True  # one solved example in the prompt, as the Solver was trained with exemplars on
+    think_prefill: bool = False  # the kit prompt's answer begun with <think>, as the Solver was trained with it on
     max_new_tokens: int = 256
     # prompts per generate call and per resumable write; None: 32 on a CPU (a write every few minutes), 512 on a
     # GPU, where narrow calls leave it idle (an H200 took 11 s per 32 BFCL items, launch-bound): there the width
@@ -204,7 +205,7 @@ def prompt_of(item: BfclItem | Task, benchmark: str, config: EvalConfig, index: 
     if benchmark == "bfcl" and config.prompt == "bfcl":
         return bfcl_messages(item)
     task = item.to_task() if benchmark == "bfcl" else item
-    return solver_messages(task, index if config.exemplars else None)
+    return solver_messages(task, index if config.exemplars else None, config.think_prefill)
 
 
 def evaluate(roles: RoleModel, out_dir: str | Path, config: EvalConfig, adapter: str | Path | None = None,
@@ -216,7 +217,8 @@ def evaluate(roles: RoleModel, out_dir: str | Path, config: EvalConfig, adapter:
     out = open_run(out_dir)
     log = log if out.writer else (lambda _: None)
     settings = {"max_new_tokens": config.max_new_tokens, "exemplars": config.exemplars, "prompt": config.prompt,
-                "adapter": str(adapter) if adapter else None, "model": roles.config.source}  # fmt: skip
+                "adapter": str(adapter) if adapter else None, "model": roles.config.source,
+                **({"think_prefill": True} if config.think_prefill else {})}  # fmt: skip
     settings_path = out.path("settings.json")
     if settings_path.exists() and json.loads(settings_path.read_text()) != settings:
         raise ConfigError(f"{out.root} holds results made with other settings ({settings_path}); use another --out")
@@ -268,7 +270,8 @@ def evaluate_run(run_dir: str | Path, config: EvalConfig, out: str | Path | None
     adapter = latest_solver(root)
     if adapter is None:
         raise ConfigError(f"{root} has no finished Solver phase yet; run it further, or evaluate the base with --model")
-    config = replace(config, exemplars=run_config.solver_shows_example)  # prompt as the run trained; the caller's stays
+    # prompt as the run trained; the caller's config stays as it was
+    config = replace(config, exemplars=run_config.solver_shows_example, think_prefill=run_config.solver_think_prefill)
     heldout = tasks if tasks is not None else [Task.from_dict(d) for d in read_jsonl(root / "heldout.jsonl")]
     if not heldout:
         log(f"toolr0_lite: {root} has no held-out tasks (the Generator wrote none sound in iteration 0); BFCL only")

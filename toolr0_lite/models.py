@@ -220,6 +220,10 @@ class RoleModel:
     # ---------------------------------------------------------------- generation
 
     def chat_prompt(self, messages: list[dict[str, str]]) -> str:
+        """The text a model continues: a new assistant turn, or the last turn itself when it is the assistant's
+        (an answer begun for the model, e.g. `prompts.THINK_PREFILL`)."""
+        if messages[-1]["role"] == "assistant":
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, continue_final_message=True)
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def generate(
@@ -238,7 +242,8 @@ class RoleModel:
         + new tokens)), left-padded, so K samples of many prompts take few `generate` calls. On the PEFT
         backend each prompt is read once and its `n` samples share that cache, and the turns that several
         prompts share (system prompt, worked exemplar) are read once per call (`shared_prefix_lengths`).
-        `temperature=0` is greedy.
+        `temperature=0` is greedy. A prompt whose last turn is the assistant's is continued, and its text
+        leads each of its completions, so a completion is always the whole answer.
         """
         ids = [self.tokenizer(self.chat_prompt(m), add_special_tokens=False)["input_ids"] for m in prompts]
         reuse = self.config.prefix_cache and self.backend == "peft"
@@ -255,7 +260,7 @@ class RoleModel:
                                                temperature, top_p, max_new_tokens)  # fmt: skip
                 for row, (text, used) in enumerate(outputs):
                     i = group[row // n]
-                    results[i].append(Generation(text, len(ids[i]), used))
+                    results[i].append(Generation(begun(prompts[i]) + text, len(ids[i]), used))
         return results
 
     def _batches(self, order: list[int], ids: list[list[int]], n: int, max_new_tokens: int) -> Iterator[list[int]]:
@@ -448,9 +453,15 @@ class RoleModel:
         return Path(folder)
 
 
+def begun(messages: list[dict[str, str]]) -> str:
+    """The answer text a prompt begins for the model: its last turn when that is the assistant's, else ""."""
+    return messages[-1]["content"] if messages[-1]["role"] == "assistant" else ""
+
+
 def shared_prefix_lengths(prompts: list[list[dict[str, str]]], ids: list[list[int]]) -> list[int]:
     """For each prompt, how many of its leading tokens it shares with the other prompts that have the same
-    turns before the last one (0 when no other prompt does). At least one token of each prompt is left out.
+    turns before the request, the last user turn (0 when no other prompt does). At least one token of each
+    prompt is left out.
 
     >>> system = {"role": "system", "content": "s"}
     >>> shared_prefix_lengths([[system, {"role": "user", "content": "a"}], [system, {"role": "user", "content": "b"}],
@@ -459,7 +470,8 @@ def shared_prefix_lengths(prompts: list[list[dict[str, str]]], ids: list[list[in
     """
     groups: dict[str, list[int]] = {}
     for i, messages in enumerate(prompts):
-        groups.setdefault(json.dumps(messages[:-1]), []).append(i)
+        request = max((k for k, m in enumerate(messages) if m["role"] == "user"), default=len(messages) - 1)
+        groups.setdefault(json.dumps(messages[:request]), []).append(i)
     lengths = [0] * len(ids)
     for members in groups.values():
         if len(members) < 2:

@@ -3,7 +3,9 @@
 - Generator: rules in the system turn, the sampled spec in the user turn (docs/METHOD.md §3). Optionally one
   complete example task from another domain as a prior turn: SmolLM2-135M wrote the tags in 0 of 8
   samples without one, and mostly followed them with one.
-- Solver: think, then a JSON list of calls (docs/METHOD.md §4); an empty list when no tool fits.
+- Solver: think, then a JSON list of calls (docs/METHOD.md §4); an empty list when no tool fits. Optionally its
+  answer is begun for it with `<think>` (a last assistant turn the model continues): without a worked example
+  Qwen2.5-Coder-0.5B opened `<think>` in 0 of 48 answers; begun for it, it closed the block in 11 of 12.
 - Judges: the frozen Solver scores a task's quality (1-5) and labels its difficulty (easy/medium/hard).
 Each text is defined once here; rewards and the pipeline import what they need (e.g. echo detection).
 """
@@ -191,8 +193,12 @@ def solver_example(task: Task, exemplar_index: int) -> tuple[Task, str]:
     return pool[exemplar_index % len(pool)]
 
 
-def solver_messages(task: Task, exemplar_index: int | None = None) -> Messages:
-    """The Solver prompt: the request and the tool menu; with `exemplar_index`, one solved example first.
+THINK_PREFILL = "<think>"
+
+
+def solver_messages(task: Task, exemplar_index: int | None = None, think_prefill: bool = False) -> Messages:
+    """The Solver prompt: the request and the tool menu; with `exemplar_index`, one solved example first; with
+    `think_prefill`, the answer begun as `<think>`, an assistant turn for the model to continue.
 
     SmolLM2-135M wrote the answer tags in 0 of 8 samples without the example and in 5 of 8 with it.
     """
@@ -203,7 +209,8 @@ def solver_messages(task: Task, exemplar_index: int | None = None) -> Messages:
             {"role": "user", "content": solver_user_turn(example.question, example.tools)},
             {"role": "assistant", "content": solver_completion(example, think)},
         ]
-    return messages + [{"role": "user", "content": solver_user_turn(task.question, task.tools)}]
+    messages.append({"role": "user", "content": solver_user_turn(task.question, task.tools)})
+    return messages + [{"role": "assistant", "content": THINK_PREFILL}] if think_prefill else messages
 
 
 def _task_for_judge(task: Task) -> str:

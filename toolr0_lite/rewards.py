@@ -377,15 +377,20 @@ def completion_text(completion: str | list[dict]) -> str:
     return completion if isinstance(completion, str) else completion[-1]["content"]
 
 
-def solver_format_reward_func(completions: list, gold_calls: list, **_: Any) -> list[float]:
-    """TRL reward function: Solver r_fmt per completion (needs a `gold_calls` dataset column)."""
-    outs = [parse_solver_output(completion_text(c)) for c in completions]
-    return [solver_format_reward(o, not _gold(g)) for o, g in zip(outs, gold_calls)]
+def _answers(completions: list, answer_prefix: list[str] | None) -> list[SolverOutput]:
+    """Each completion parsed as a whole answer: the text begun for the model (`answer_prefix`), then its own."""
+    prefixes = answer_prefix or [""] * len(completions)
+    return [parse_solver_output(p + completion_text(c)) for p, c in zip(prefixes, completions)]
 
 
-def solver_accuracy_reward_func(completions: list, gold_calls: list, **_: Any) -> list[float]:
-    """TRL reward function: Solver r_acc per completion (needs a `gold_calls` dataset column)."""
-    return [
-        solver_accuracy_reward(parse_solver_output(completion_text(c)), _gold(g))
-        for c, g in zip(completions, gold_calls)
-    ]
+def solver_format_reward_func(completions: list, gold_calls: list, answer_prefix: list[str] | None = None,
+                              **_: Any) -> list[float]:  # fmt: skip
+    """TRL reward function: Solver r_fmt per completion (needs a `gold_calls` dataset column; an `answer_prefix`
+    column holds the text each answer was begun with, when it was)."""
+    return [solver_format_reward(o, not _gold(g)) for o, g in zip(_answers(completions, answer_prefix), gold_calls)]
+
+
+def solver_accuracy_reward_func(completions: list, gold_calls: list, answer_prefix: list[str] | None = None,
+                                **_: Any) -> list[float]:  # fmt: skip
+    """TRL reward function: Solver r_acc per completion (dataset columns as for r_fmt)."""
+    return [solver_accuracy_reward(o, _gold(g)) for o, g in zip(_answers(completions, answer_prefix), gold_calls)]

@@ -37,7 +37,7 @@ from toolr0_lite.distributed import (
     rank,
     world_size,
 )
-from toolr0_lite.models import RoleModel
+from toolr0_lite.models import RoleModel, begun
 from toolr0_lite.parsing import parse_generator_output
 from toolr0_lite.pipeline import agreement_filter, curriculum_select, grounding_filter, verify_and_deduplicate
 from toolr0_lite.prompts import (
@@ -83,8 +83,8 @@ def probe_tasks(roles: RoleModel, tasks: list[Task], config: SelfPlayConfig, see
     if not tasks:
         return []
     p = config.probe
-    answers = roles.generate("solver", [solver_messages(t, _example(config, i, "solver")) for i, t in enumerate(tasks)],
-                             n=p.samples, temperature=p.temperature, max_new_tokens=p.max_new_tokens, seed=seed)  # fmt: skip
+    answers = roles.generate("solver", [solver_prompt(config, t, i) for i, t in enumerate(tasks)], n=p.samples,
+                             temperature=p.temperature, max_new_tokens=p.max_new_tokens, seed=seed)  # fmt: skip
     scores: list[int | None] = [None] * len(tasks)
     if p.judge:
         verdicts = roles.generate("solver", [semantic_judge_messages(t) for t in tasks], n=1, temperature=0,
@@ -313,7 +313,7 @@ def synthesize(roles: RoleModel, config: SelfPlayConfig, run: RunDir, iteration:
 def agreement_answers(roles: RoleModel, tasks: list[Task], config: SelfPlayConfig, seed: int) -> list[list[str]]:
     """The frozen Solver's near-greedy answers to each sound task, for the agreement check."""
     s = config.synthesis
-    prompts = [solver_messages(t, _example(config, i, "solver")) for i, t in enumerate(tasks)]
+    prompts = [solver_prompt(config, t, i) for i, t in enumerate(tasks)]
     answers = generate_shared(roles, "solver", prompts, n=s.agreement_samples, temperature=s.agreement_temperature,
                              max_new_tokens=config.probe.max_new_tokens, seed=seed) if tasks else []  # fmt: skip
     return [[g.text for g in a] for a in answers]
@@ -347,12 +347,20 @@ def set_aside_heldout(tasks: list[Task], count: int, seed: int, run: RunDir) -> 
 
 
 def solver_phase(roles: RoleModel, tasks: list[Task], config: SelfPlayConfig, run: RunDir, iteration: int) -> None:
-    rows = [{"prompt": solver_messages(t, _example(config, i, "solver")), "gold_calls": json.dumps([asdict(c) for c in t.gold_calls])}
-            for i, t in enumerate(tasks)]  # fmt: skip
+    # TRL adds a new assistant turn after any chat prompt, so an answer begun for the model (the think prefill)
+    # goes to TRL as rendered text; the reward functions put the begun text back before each completion.
+    prompts = [solver_prompt(config, t, i) for i, t in enumerate(tasks)]
+    rows = [{"prompt": roles.chat_prompt(m) if begun(m) else m, "answer_prefix": begun(m),
+             "gold_calls": json.dumps([asdict(c) for c in t.gold_calls])} for m, t in zip(prompts, tasks)]  # fmt: skip
     needed = config.solver.steps * config.solver.prompts_per_step
     rows = [rows[i % len(rows)] for i in range(max(needed, len(rows)))]  # repeat a small set to fill the steps
     train_role(roles, "solver", rows, [solver_format_reward_func, solver_accuracy_reward_func], config.solver,
                config, run, iteration)  # fmt: skip
+
+
+def solver_prompt(config: SelfPlayConfig, task: Task, index: int) -> list[dict[str, str]]:
+    """The Solver's prompt for the `index`-th task as the run's config asks: example, think prefill."""
+    return solver_messages(task, _example(config, index, "solver"), config.solver_think_prefill)
 
 
 def _example(config: SelfPlayConfig, index: int, role: str = "generator") -> int | None:
@@ -495,14 +503,14 @@ def _restore_roles(run: RunDir, roles: RoleModel, iterations: int) -> None:
 
 
 def mean_solver_reward(roles: RoleModel, tasks: list[Task], samples: int = 4, max_new_tokens: int = 96,
-                       seed: int = 0, exemplars: bool = False) -> float:  # fmt: skip
+                       seed: int = 0, exemplars: bool = False, think_prefill: bool = False) -> float:  # fmt: skip
     """The Solver's mean r_S over `samples` answers to each task: a quick before/after measure.
 
-    Prompt it as it was trained: `exemplars=True` when the run's config had exemplars on.
+    Prompt it as it was trained: `exemplars` and `think_prefill` as the run's config had them.
     """
     from toolr0_lite.rewards import solver_reward
 
-    prompts = [solver_messages(t, i if exemplars else None) for i, t in enumerate(tasks)]
+    prompts = [solver_messages(t, i if exemplars else None, think_prefill) for i, t in enumerate(tasks)]
     answers = roles.generate("solver", prompts, n=samples, temperature=0.7,
                              max_new_tokens=max_new_tokens, seed=seed)  # fmt: skip
     gold = [[asdict(c) for c in t.gold_calls] for t in tasks]

@@ -121,6 +121,9 @@ class SelfPlayConfig:
     solver_exemplar: bool = setting(True, "with exemplars on, the Solver's prompt shows one too (training, probes, "
                                     "evaluation); false: the Generator's only. A 0.5B Solver copied its example's "
                                     "kind, answering no call to call items only when shown a no-call example")
+    solver_think_prefill: bool = setting(False, "begin every Solver answer with <think> (kit; paper: the model "
+                                         "opens it). r_S pays accuracy only after a <think> block, and a 0.5B "
+                                         "Solver without an example opened none in 48 answers")
     frozen_generator: bool = setting(False, "ablation: never train the Generator")
     seed: int = setting(0, "seeds the specs, sampling and TRL")
     report_to: str = setting("none", "passed to TRL: none, tensorboard or wandb")
