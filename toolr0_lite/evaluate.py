@@ -218,7 +218,7 @@ def evaluate(roles: RoleModel, out_dir: str | Path, config: EvalConfig, adapter:
     log = log if out.writer else (lambda _: None)
     settings = {"max_new_tokens": config.max_new_tokens, "exemplars": config.exemplars, "prompt": config.prompt,
                 "adapter": str(adapter) if adapter else None, "model": roles.config.source,
-                **({"think_prefill": True} if config.think_prefill else {})}  # fmt: skip
+                **({"think_prefill": True} if config.think_prefill else {})}  # only when on: older folders still resume
     settings_path = out.path("settings.json")
     if settings_path.exists() and json.loads(settings_path.read_text()) != settings:
         raise ConfigError(f"{out.root} holds results made with other settings ({settings_path}); use another --out")

@@ -210,7 +210,9 @@ def solver_messages(task: Task, exemplar_index: int | None = None, think_prefill
             {"role": "assistant", "content": solver_completion(example, think)},
         ]
     messages.append({"role": "user", "content": solver_user_turn(task.question, task.tools)})
-    return messages + [{"role": "assistant", "content": THINK_PREFILL}] if think_prefill else messages
+    if think_prefill:
+        messages.append({"role": "assistant", "content": THINK_PREFILL})
+    return messages
 
 
 def _task_for_judge(task: Task) -> str:
