@@ -369,3 +369,26 @@ def test_grpo_step_on_cpu_trains_only_the_active_role(roles, tmp_path, beta):
     assert any(not torch.equal(solver_before[k], solver_after[k]) for k in solver_after)
     generator_after = roles.lora_weights("generator")
     assert all(torch.equal(generator_before[k], generator_after[k]) for k in generator_after)
+
+
+def test_a_tokenizer_that_adds_its_own_bos_gets_rendered_prompts_without_the_templates():
+    """TRL tokenizes text prompts with the tokenizer's special tokens; the kit's rendered chats already hold
+    the template's BOS. The text handed over must tokenize to what the kit itself reads, not with two BOS."""
+    from tokenizers import processors
+
+    from toolr0_lite.models import without_template_bos
+    from toolr0_lite.sources import build_tiny_tokenizer
+
+    plain = build_tiny_tokenizer()
+    assert without_template_bos("<|endoftext|>x", plain) == "<|endoftext|>x"  # adds no BOS: text unchanged
+    bos = "<|endoftext|>"
+    backend = plain.backend_tokenizer
+    backend.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A", special_tokens=[(bos, backend.token_to_id(bos))]
+    )
+    adding = type(plain)(tokenizer_object=backend, bos_token=bos, eos_token="<|im_end|>",
+                         chat_template="{{ bos_token }}" + plain.chat_template)  # fmt: skip
+    rendered = adding.apply_chat_template(solver_messages(sound_task(), 0), tokenize=False, add_generation_prompt=True)
+    kit_reads = adding(rendered, add_special_tokens=False)["input_ids"]
+    assert adding(rendered)["input_ids"][:2] == [adding.bos_token_id] * 2  # what TRL would have read
+    assert adding(without_template_bos(rendered, adding))["input_ids"] == kit_reads

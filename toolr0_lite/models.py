@@ -453,6 +453,19 @@ class RoleModel:
         return Path(folder)
 
 
+def without_template_bos(text: str, tokenizer) -> str:
+    """A rendered prompt as a trainer that tokenizes it with the tokenizer's special tokens must get it.
+
+    The kit tokenizes rendered chats with `add_special_tokens=False`: the template writes every special token.
+    TRL tokenizes text prompts with the defaults, so a tokenizer that adds a BOS itself (Llama 3's) would read
+    the template's BOS and its own; the template's is dropped then. Qwen's and SmolLM2's add none: unchanged.
+    """
+    bos, added = tokenizer.bos_token, tokenizer("", add_special_tokens=True)["input_ids"]
+    if bos and added[:1] == [tokenizer.bos_token_id] and text.startswith(bos):
+        return text[len(bos):]
+    return text
+
+
 def begun(messages: list[dict[str, str]]) -> str:
     """The answer text a prompt begins for the model: its last turn when that is the assistant's, else ""."""
     return messages[-1]["content"] if messages[-1]["role"] == "assistant" else ""

@@ -37,7 +37,7 @@ from toolr0_lite.distributed import (
     rank,
     world_size,
 )
-from toolr0_lite.models import RoleModel, begun
+from toolr0_lite.models import RoleModel, begun, without_template_bos
 from toolr0_lite.parsing import parse_generator_output
 from toolr0_lite.pipeline import agreement_filter, curriculum_select, grounding_filter, verify_and_deduplicate
 from toolr0_lite.prompts import (
@@ -349,9 +349,12 @@ def set_aside_heldout(tasks: list[Task], count: int, seed: int, run: RunDir) -> 
 def solver_phase(roles: RoleModel, tasks: list[Task], config: SelfPlayConfig, run: RunDir, iteration: int) -> None:
     # TRL adds a new assistant turn after any chat prompt, so an answer begun for the model (the think prefill)
     # goes to TRL as rendered text; the reward functions put the begun text back before each completion.
-    prompts = [solver_prompt(config, t, i) for i, t in enumerate(tasks)]
-    rows = [{"prompt": roles.chat_prompt(m) if begun(m) else m, "answer_prefix": begun(m),
-             "gold_calls": json.dumps([asdict(c) for c in t.gold_calls])} for m, t in zip(prompts, tasks)]  # fmt: skip
+    rows = []
+    for i, task in enumerate(tasks):
+        prompt = solver_prompt(config, task, i)
+        text = without_template_bos(roles.chat_prompt(prompt), roles.tokenizer)
+        rows.append({"prompt": text if begun(prompt) else prompt, "answer_prefix": begun(prompt),
+                     "gold_calls": json.dumps([asdict(c) for c in task.gold_calls])})  # fmt: skip
     needed = config.solver.steps * config.solver.prompts_per_step
     rows = [rows[i % len(rows)] for i in range(max(needed, len(rows)))]  # repeat a small set to fill the steps
     train_role(roles, "solver", rows, [solver_format_reward_func, solver_accuracy_reward_func], config.solver,
