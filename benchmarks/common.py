@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
+from toolr0_lite.config import ConfigError
 from toolr0_lite.evaluate import EvalConfig, evaluate
 from toolr0_lite.models import RoleModel
 from toolr0_lite.pipeline import verify_and_deduplicate
@@ -262,6 +263,27 @@ def heldout_tasks(path: Path, roles: RoleModel, config: SelfPlayConfig, generate
         write_jsonl(path, [t.to_dict() for t in tasks])
         log(f"held-out set: {len(tasks) - len(HAND_WRITTEN)} generated + {len(HAND_WRITTEN)} hand-written tasks")
     return [Task.from_dict(d) for d in read_jsonl(path)]
+
+
+def use_heldout(source: str | None, out: Path) -> None:
+    """Put a held-out set written earlier (a `heldout.jsonl` of tasks) where `learn` reads it, so that runs on
+    other machines or arms are scored on the same tasks without writing a set again. Checked before any model
+    loads: a missing or unreadable file, or an output folder already scored on another set, is one line."""
+    if source is None:
+        return
+    source, target = Path(source), out / "heldout.jsonl"
+    if not source.is_file():
+        raise ConfigError(f"--heldout {source}: no such file; give a heldout.jsonl a run wrote")
+    try:
+        tasks = [Task.from_dict(d) for d in read_jsonl(source)]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"--heldout {source}: not a file of tasks ({e}); give a heldout.jsonl a run wrote") from None
+    if not tasks:
+        raise ConfigError(f"--heldout {source}: the file holds no tasks; give a heldout.jsonl a run wrote")
+    if target.exists() and target.read_bytes() != source.read_bytes():
+        raise ConfigError(f"--heldout {source}: {out} was scored on another held-out set; use a new --out")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(source.read_bytes())
 
 
 MEASURES = ("heldout_reward", "heldout_call_accuracy", "heldout_think_share", "heldout_exact_match",

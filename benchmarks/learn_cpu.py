@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import MEASURES, learn, print_table, write_jsonl
+from common import MEASURES, learn, print_table, use_heldout, write_jsonl
 
 from toolr0_lite.config import parse_sets, run_entry_point
 from toolr0_lite.plots import plot_learning
@@ -44,11 +44,14 @@ def main() -> None:
     parser.add_argument("--model", help="replaces the preset's model source, e.g. the .gguf file of offline_qwen.py")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="change a preset setting, as `toolr0-lite run --set` does (e.g. solver.steps=8)")
+    parser.add_argument("--heldout", metavar="FILE",
+                        help="score on this held-out set (a heldout.jsonl an earlier run wrote) instead of writing one")
     parser.add_argument("--prompt", choices=["kit", "bfcl"], default="kit",
                         help="how BFCL is asked: the Solver's own prompt (with its worked example), or the leaderboard's")
     args = parser.parse_args()
     overrides = parse_sets(args.set)  # a mistyped setting stops here, before any model loads
     start, out = time.perf_counter(), Path(args.out)
+    use_heldout(args.heldout, out)  # checked before any model loads too
     # Rows of seeds measured by an earlier invocation are kept, so seeds can be added one run at a time.
     rows = [r for r in read_jsonl(out / "learning.jsonl") if r["seed"] not in args.seeds]
     title = f"Learning curve: {args.preset}" + (f", {Path(args.model).name}" if args.model else "")

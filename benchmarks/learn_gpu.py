@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import torch
-from common import MEASURES, learn, print_table, write_jsonl
+from common import MEASURES, learn, print_table, use_heldout, write_jsonl
 
 from toolr0_lite.config import parse_sets, run_entry_point
 from toolr0_lite.plots import plot_learning
@@ -42,10 +42,13 @@ def main() -> None:
                         help="how BFCL is asked: the leaderboard's prompt mode, or the Solver's own prompt")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="change a preset setting, as `toolr0-lite run --set` does (e.g. generator.steps=10)")
+    parser.add_argument("--heldout", metavar="FILE",
+                        help="score on this held-out set (a heldout.jsonl an earlier run wrote) instead of writing one")
     parser.add_argument("--out", default="runs/learn_gpu")
     args = parser.parse_args()
     overrides = parse_sets(args.set)  # a mistyped setting stops here, before any model loads
     start, out = time.time(), Path(args.out)
+    use_heldout(args.heldout, out)  # checked before any model loads too
     print(f"learn_gpu: {args.preset}, model {args.model or 'of the preset'}, "
           f"{torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU'}, {args.minutes} min", flush=True)
     rows = [r for r in read_jsonl(out / "learning.jsonl") if r["seed"] != args.seed]

@@ -98,6 +98,47 @@ def test_learn_gpu_closes_its_window_on_a_scored_iteration(tmp_path, monkeypatch
     assert (tmp_path / "learning.png").is_file()
 
 
+def test_a_given_heldout_set_is_scored_and_no_set_is_written(tmp_path, monkeypatch):
+    """--heldout: a set written on another machine or for another arm is the one scored; the base Generator
+    writes none, and the base's held-out answers are exactly that set's tasks."""
+    from toolr0_lite.models import RoleModel
+
+    given = tmp_path / "given.jsonl"
+    _write(given, [t.to_dict() for t in common.HAND_WRITTEN[:3]])
+    roles = []
+    real = RoleModel.generate
+    monkeypatch.setattr(RoleModel, "generate", lambda self, role, prompts, **kw: roles.append(role) or
+                        real(self, role, prompts, **kw))  # fmt: skip
+    monkeypatch.setattr(common, "run_selfplay", lambda *a, **kw: (_ for _ in ()).throw(KeyboardInterrupt()))
+    out = tmp_path / "run"
+    common.use_heldout(str(given), out)
+    with pytest.raises(KeyboardInterrupt):  # stopped where training would start: the base is scored by then
+        common.learn(out / "seed_0", 0, 1, {}, "tiny", log=lambda _: None)
+    assert "generator" not in roles
+    answers = [r for r in read_jsonl(out / "base" / "results.jsonl") if r["benchmark"] == "heldout"]
+    assert sorted(r["id"] for r in answers) == sorted(t.id for t in common.HAND_WRITTEN[:3])
+    common.use_heldout(str(given), out)  # the same set again: accepted
+
+
+@pytest.mark.parametrize("content, problem", [(None, "no such file"), ("not json\n", "not a file of tasks"),
+                                              ('{"question": "q"}\n', "not a file of tasks"), ("", "holds no tasks"),
+                                              ("other", "scored on another held-out set")])  # fmt: skip
+def test_a_bad_heldout_file_is_one_line_before_any_model_loads(tmp_path, monkeypatch, capsys, content, problem):
+    from toolr0_lite.models import RoleModel
+
+    given, out = tmp_path / "given.jsonl", tmp_path / "run"
+    if content == "other":  # a good file, but the output folder was scored on another set
+        _write(given, [common.HAND_WRITTEN[0].to_dict()])
+        _write(out / "heldout.jsonl", [common.HAND_WRITTEN[1].to_dict()])
+    elif content is not None:
+        given.write_text(content)
+    monkeypatch.setattr(RoleModel, "load", lambda *a, **kw: pytest.fail("a model loaded"))
+    monkeypatch.setattr(sys, "argv", ["learn_cpu.py", "--preset", "tiny", "--out", str(out), "--heldout", str(given)])
+    assert learn_cpu.run_entry_point("learn_cpu", learn_cpu.main) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"learn_cpu: --heldout {given}") and problem in err and len(err.splitlines()) == 1
+
+
 def test_a_stopped_heldout_generation_keeps_its_finished_slices(tmp_path, monkeypatch):
     from toolr0_lite.models import RoleModel
     from toolr0_lite.selfplay_config import load_config
