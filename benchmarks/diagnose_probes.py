@@ -19,7 +19,8 @@ the reasons, and how many answers copy a worked example's reasoning word for wor
 beside the share of answers that reasoned first (r_S pays accuracy only after a `<think>`) and the calls'
 accuracy without that gate, so a Solver that learned to write `<think>` is not read as one that calls better;
 each folder's r_S and gate-free calls' accuracy against the first's, task by task (mean change ± standard
-error, how many went up and down); and, where the prompts showed a worked example, the same split by the
+error, how many went up and down), and the calls' accuracy on the tasks answered readably both times (so
+answers that only learned to close their block are not read as better calls); and, where the prompts showed a worked example, the same split by the
 example's kind (a call or a no-call example), with the no-call answers each kind drew — a small Solver copies
 its example's kind (RESULTS.md).
 
@@ -160,6 +161,18 @@ def paired_change(before: dict[str, dict], after: dict[str, dict], by_id: dict[s
             f"{sum(now[k]['exact_match'] for k in common)}")
 
 
+def readable_change(before: dict[str, dict], after: dict[str, dict], by_id: dict[str, Task]) -> str:
+    """The calls' accuracy change on the tasks whose answers hold a readable call list both times (a closed
+    `<tool_call_answer>` of valid calls): the calls themselves, apart from answers that only became readable."""
+    both = [k for k in before if k in after and all(parse_solver_output(r[k]["raw"]).calls is not None
+                                                    for r in (before, after))]  # fmt: skip
+    if len(both) < 2:
+        return "fewer than 2 tasks answered readably both times"
+    deltas = [heldout_record(by_id[k], after[k]["raw"])["call_accuracy"]
+              - heldout_record(by_id[k], before[k]["raw"])["call_accuracy"] for k in both]  # fmt: skip
+    return f"on the {len(both)} tasks answered readably both times, calls' accuracy {mean_change(deltas)}"
+
+
 def heldout_report(tasks: list[Task], folder: Path, answers: dict[str, dict],
                    reference: tuple[Path, dict[str, dict]] | None = None) -> None:  # fmt: skip
     """One evaluation folder's held-out `answers`, by task group: mean r_S, exact solves and miss reasons; with a
@@ -169,6 +182,7 @@ def heldout_report(tasks: list[Task], folder: Path, answers: dict[str, dict],
     print(f"## {folder}: {len(rows)} held-out answers")
     if reference is not None:
         print(f"  against {reference[0]}: {paired_change(reference[1], answers, by_id)}")
+        print(f"  {readable_change(reference[1], answers, by_id)}")
     scored = [heldout_record(by_id[r["id"]], r["raw"]) for r in rows]  # as `evaluate` scores them today
     accuracy = sum(r["call_accuracy"] for r in scored if r["thought"])  # r_acc: the calls' accuracy, behind the gate
     print(f"  r_S's accuracy part {accuracy / len(rows):.3f}, paid only after a <think>: "

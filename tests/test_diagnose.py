@@ -15,6 +15,7 @@ from diagnose_probes import (  # noqa: E402
     heldout_report,
     miss_reason,
     paired_change,
+    readable_change,
     ungrounded,
 )
 
@@ -92,6 +93,18 @@ def test_paired_change_task_by_task_with_and_without_the_think_gate():
         "over 3 tasks: r_S +0.417 ± 0.300 (SE), 2 up, 0 down; calls' accuracy without the gate "
         "+0.083 ± 0.083 (SE), 1 up, 0 down; exact 2 → 3")
     assert paired_change(before, {"a": after["a"]}, tasks) == "fewer than 2 tasks in common"
+
+
+def test_the_calls_compared_only_where_both_answers_are_readable():
+    """An answer that learned to close its block gains calls' accuracy without better calls: kept apart."""
+    tasks = {k: sound_task(id=k) for k in "abc"}
+    unclosed = f"<think>x</think><tool_call_answer>{CALL}"  # the 0.5B model's habit without an example
+    before = {"a": {"raw": unclosed}, "b": {"raw": answer(WRONG)}, "c": {"raw": answer(CALL)}}
+    after = {"a": {"raw": answer(CALL)}, "b": {"raw": answer(CALL)}, "c": {"raw": answer(WRONG)}}
+    assert "+0.333" in paired_change(before, after, tasks)  # a (0 → 1), b (+0.25), c (-0.25), all in the paired change
+    assert readable_change(before, after, tasks) == (
+        "on the 2 tasks answered readably both times, calls' accuracy +0.000 ± 0.250 (SE), 1 up, 1 down")
+    assert readable_change(before, {"a": after["a"]}, tasks) == "fewer than 2 tasks answered readably both times"
 
 
 def test_heldout_answers_split_by_the_worked_example_they_were_shown(tmp_path, capsys):
