@@ -280,10 +280,11 @@ def use_heldout(source: str | None, out: Path) -> None:
         raise ConfigError(f"--heldout {source}: not a file of tasks ({e}); give a heldout.jsonl a run wrote") from None
     if not tasks:
         raise ConfigError(f"--heldout {source}: the file holds no tasks; give a heldout.jsonl a run wrote")
-    if target.exists() and target.read_bytes() != source.read_bytes():
+    data = source.read_bytes()
+    if target.exists() and target.read_bytes() != data:
         raise ConfigError(f"--heldout {source}: {out} was scored on another held-out set; use a new --out")
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(source.read_bytes())
+    target.write_bytes(data)
 
 
 MEASURES = ("heldout_reward", "heldout_call_accuracy", "heldout_think_share", "heldout_exact_match",

@@ -20,9 +20,9 @@ beside the share of answers that reasoned first (r_S pays accuracy only after a 
 accuracy without that gate, so a Solver that learned to write `<think>` is not read as one that calls better;
 each folder's r_S and gate-free calls' accuracy against the first's, task by task (mean change ± standard
 error, how many went up and down), and the calls' accuracy on the tasks answered readably both times (so
-answers that only learned to close their block are not read as better calls); and, where the prompts showed a worked example, the same split by the
-example's kind (a call or a no-call example), with the no-call answers each kind drew — a small Solver copies
-its example's kind (RESULTS.md).
+answers that only learned to close their block are not read as better calls); and, where the prompts showed a
+worked example, the same split by the example's kind (a call or a no-call example), with the no-call answers
+each kind drew — a small Solver copies its example's kind (RESULTS.md).
 
     python benchmarks/diagnose_probes.py RUN_DIR [RUN_DIR ...]
     python benchmarks/diagnose_probes.py --heldout RUNS/heldout.jsonl RUNS/base RUNS/seed_0/learning/iter_00
@@ -164,12 +164,12 @@ def paired_change(before: dict[str, dict], after: dict[str, dict], by_id: dict[s
 def readable_change(before: dict[str, dict], after: dict[str, dict], by_id: dict[str, Task]) -> str:
     """The calls' accuracy change on the tasks whose answers hold a readable call list both times (a closed
     `<tool_call_answer>` of valid calls): the calls themselves, apart from answers that only became readable."""
-    both = [k for k in before if k in after and all(parse_solver_output(r[k]["raw"]).calls is not None
-                                                    for r in (before, after))]  # fmt: skip
+    was = {k: heldout_record(by_id[k], before[k]["raw"]) for k in before if k in after}
+    now = {k: heldout_record(by_id[k], after[k]["raw"]) for k in was}
+    both = [k for k in was if was[k]["calls"] is not None and now[k]["calls"] is not None]
     if len(both) < 2:
         return "fewer than 2 tasks answered readably both times"
-    deltas = [heldout_record(by_id[k], after[k]["raw"])["call_accuracy"]
-              - heldout_record(by_id[k], before[k]["raw"])["call_accuracy"] for k in both]  # fmt: skip
+    deltas = [now[k]["call_accuracy"] - was[k]["call_accuracy"] for k in both]
     return f"on the {len(both)} tasks answered readably both times, calls' accuracy {mean_change(deltas)}"
 
 

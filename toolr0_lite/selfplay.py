@@ -351,9 +351,10 @@ def solver_phase(roles: RoleModel, tasks: list[Task], config: SelfPlayConfig, ru
     # goes to TRL as rendered text; the reward functions put the begun text back before each completion.
     rows = []
     for i, task in enumerate(tasks):
-        prompt = solver_prompt(config, task, i)
-        text = without_template_bos(roles.chat_prompt(prompt), roles.tokenizer)
-        rows.append({"prompt": text if begun(prompt) else prompt, "answer_prefix": begun(prompt),
+        messages = solver_prompt(config, task, i)
+        prefix = begun(messages)
+        prompt = without_template_bos(roles.chat_prompt(messages), roles.tokenizer) if prefix else messages
+        rows.append({"prompt": prompt, "answer_prefix": prefix,
                      "gold_calls": json.dumps([asdict(c) for c in task.gold_calls])})  # fmt: skip
     needed = config.solver.steps * config.solver.prompts_per_step
     rows = [rows[i % len(rows)] for i in range(max(needed, len(rows)))]  # repeat a small set to fill the steps
