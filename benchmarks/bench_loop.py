@@ -47,9 +47,8 @@ def instrument() -> None:
     RoleModel.load = classmethod(timed("load", RoleModel.load.__func__))
     RoleModel.generate = timed("generate", RoleModel.generate)
     GRPOTrainer.train = timed("train", GRPOTrainer.train)
-    selfplay.GeneratorReward.__call__ = timed("reward", selfplay.GeneratorReward.__call__)
-    for name in ("solver_format_reward_func", "solver_accuracy_reward_func"):
-        setattr(selfplay, name, timed("reward", getattr(selfplay, name)))
+    for reward in (selfplay.GeneratorReward, selfplay.SolverReward):
+        reward.__call__ = timed("reward", reward.__call__)
 
 
 def bench(preset: str) -> None:

@@ -14,9 +14,8 @@ def metrics(iterations: int = 3, steps: int = 4) -> list[dict]:
         for step in range(steps):
             rows.append({"iteration": it, "phase": "generator", "step": step, "mean_reward": 0.5 + 0.1 * step,
                          "mean_format": 0.5, "mean_validity": 0.5, "mean_difficulty": 0.0, "mean_semantic": 0.5})  # fmt: skip
-            rows.append({"iteration": it, "phase": "solver_trl", "step": step + 1, "reward": 1.0,
-                         "rewards/solver_format_reward_func/mean": 1.0,
-                         "rewards/solver_accuracy_reward_func/mean": 0.0})  # fmt: skip
+            rows.append({"iteration": it, "phase": "solver", "step": step, "mean_reward": 1.0, "mean_format": 1.0,
+                         "mean_accuracy": 0.0})  # fmt: skip
         rows.append({"iteration": it, "phase": "synthesis", "candidates": 16, "verified_unique": 8, "agreed": 4,
                      "selected": 4, "topped_up_with_exemplars": 0 if it else 2,
                      "difficulty": {"easy": 1, "medium": 2, "hard": 1}})  # fmt: skip

@@ -258,3 +258,20 @@ def test_trl_reward_functions_score_an_answer_begun_for_the_model_as_a_whole():
 def test_malformed_gold_is_a_programmer_error():
     with pytest.raises(ValueError, match="gold_calls"):
         solver_reward(answer("[]"), [{"arguments": {}}])
+
+
+def test_the_solver_phase_reward_is_r_fmt_plus_r_acc_and_keeps_every_answer(tmp_path):
+    """SolverReward: what TRL receives is r_S per completion; each answer is on disk whole, with its terms."""
+    from toolr0_lite.rundir import RunDir, read_jsonl
+    from toolr0_lite.selfplay import SolverReward
+
+    gold = json.dumps([{"name": "w", "arguments": {"city": "Oslo"}}])
+    right = 'Oslo</think><tool_call_answer>[{"name": "w", "arguments": {"city": "Oslo"}}]</tool_call_answer>'
+    unclosed = 'Oslo</think><tool_call_answer>[{"name": "w", "arguments": {"city": "Oslo"}}]'
+    reward = SolverReward(RunDir(tmp_path), 1)
+    assert reward(completions=[right, unclosed], gold_calls=[gold, gold], answer_prefix=["<think>", "<think>"]) == [2.0, 0.0]
+    rows = read_jsonl(tmp_path / "iter_01" / "solver_rollouts.jsonl")
+    assert [r["text"] for r in rows] == ["<think>" + right, "<think>" + unclosed]
+    assert [(r["format"], r["accuracy"]) for r in rows] == [(1.0, 1.0), (0.0, 0.0)]
+    (step,) = [m for m in read_jsonl(tmp_path / "metrics.jsonl") if m["phase"] == "solver"]
+    assert step["mean_reward"] == 1.0 and step["answered_share"] == 0.5 and step["step"] == 0

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,9 @@ def test_a_full_iteration_writes_every_record(tiny_run):
     g = config.generator
     assert len(rollouts) == g.steps * g.prompts_per_step * g.group_size
     assert all({"text", "terms", "reward", "spec"} <= set(r) for r in rollouts)
+    answers, s = read_jsonl(it / "solver_rollouts.jsonl"), config.solver
+    assert len(answers) == s.steps * s.prompts_per_step * s.group_size
+    assert all({"text", "gold_calls", "format", "accuracy", "reward"} <= set(r) for r in answers)
 
     metrics = read_jsonl(out / "metrics.jsonl")
     synthesis = next(m for m in metrics if m["phase"] == "synthesis")
@@ -54,6 +58,7 @@ def test_a_full_iteration_writes_every_record(tiny_run):
     assert sum(m["phase"] == "generator" for m in metrics) == g.steps
     assert any(m["phase"] == "generator_trl" and "loss" in m for m in metrics)
     assert any(m["phase"] == "solver_trl" for m in metrics)
+    assert [m["step"] for m in metrics if m["phase"] == "solver"] == list(range(s.steps))
     assert any("synthesis" in line and "rejects by reason" in line for line in logs)
 
 
@@ -227,7 +232,7 @@ def test_a_kl_regularised_run_gives_each_role_its_own_reference(tmp_path, monkey
                                               for r, c in zip(reward(*a, completions=completions, **kw), completions)]
 
     monkeypatch.setattr(selfplay.GeneratorReward, "__call__", varied(selfplay.GeneratorReward.__call__))
-    monkeypatch.setattr(selfplay, "solver_format_reward_func", varied(selfplay.solver_format_reward_func))
+    monkeypatch.setattr(selfplay.SolverReward, "__call__", varied(selfplay.SolverReward.__call__))
     loaded = []
     real_load = RoleModel.load.__func__
     monkeypatch.setattr(RoleModel, "load", classmethod(lambda cls, c: loaded.append(real_load(cls, c)) or loaded[-1]))
@@ -360,21 +365,26 @@ def test_the_think_prefill_reaches_trl_as_text_and_the_rewards_read_the_whole_an
     hands it the rendered text instead, and the reward functions put `<think>` back before each completion."""
     from helpers import sound_task
 
-    from toolr0_lite import rewards, selfplay
+    from toolr0_lite import selfplay
     from toolr0_lite.models import RoleModel
 
     config = load_config("tiny", out=str(tmp_path), solver_think_prefill=True, solver={"steps": 1})
     roles = RoleModel.load(config.model)
     seen = []
+    real_call = selfplay.SolverReward.__call__
 
-    def recording(completions, gold_calls, answer_prefix=None, **kwargs):
+    def recording(self, completions, gold_calls, answer_prefix=None, **kwargs):
         seen.append((completions, answer_prefix, kwargs["prompts"]))
-        return rewards.solver_format_reward_func(completions, gold_calls, answer_prefix)
+        return real_call(self, completions, gold_calls, answer_prefix, **kwargs)
 
-    monkeypatch.setattr(selfplay, "solver_format_reward_func", recording)
+    monkeypatch.setattr(selfplay.SolverReward, "__call__", recording)
     selfplay.solver_phase(roles, [sound_task()], config, RunDir(tmp_path), 0)
     completions, prefixes, prompts = seen[0]
     assert all(isinstance(c, str) for c in completions) and set(prefixes) == {"<think>"}
     assert all(p == roles.chat_prompt(selfplay.solver_prompt(config, sound_task(), 0)) for p in prompts)
     assert prompts[0].endswith("<|im_start|>assistant\n<think>")
     assert read_jsonl(tmp_path / "metrics.jsonl")[-1]["phase"] == "solver_trl"
+    rollouts = read_jsonl(tmp_path / "iter_00" / "solver_rollouts.jsonl")  # every answer whole, with its terms
+    assert [r["text"] for r in rollouts] == ["<think>" + c for c in completions]
+    assert all(r["reward"] == r["format"] + r["accuracy"] for r in rollouts)
+    assert rollouts[0]["gold_calls"] == [asdict(c) for c in sound_task().gold_calls]

@@ -130,10 +130,9 @@ def report_figure(metrics: list[dict], domains: dict[int, dict[str, int]], name:
     """Two panels: the Solver's reward by term over its steps, accepted generated tasks per domain and iteration."""
     plt = _pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 4.3))
-    steps = [m for m in metrics if m.get("phase") == "solver_trl" and "reward" in m]
-    _lines_by_step(ax1, steps, {"r_S": "reward", "r_fmt": "rewards/solver_format_reward_func/mean",
-                                "r_acc": "rewards/solver_accuracy_reward_func/mean"},
-                   "Solver reward by term (TRL's logs)", "Solver GRPO step")  # fmt: skip
+    steps = [m for m in metrics if m.get("phase") == "solver"]
+    _lines_by_step(ax1, steps, {"r_S": "mean_reward", "r_fmt": "mean_format", "r_acc": "mean_accuracy"},
+                   "Solver reward by term", "Solver GRPO step")  # fmt: skip
     names = sorted({d for counts in domains.values() for d in counts})
     if names:
         width = 0.8 / len(domains)

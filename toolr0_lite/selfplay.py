@@ -162,6 +162,39 @@ class GeneratorReward:
         }])  # fmt: skip
 
 
+class SolverReward:
+    """TRL reward function for the Solver phase: r_S = r_fmt + r_acc per completion.
+
+    Each call is one GRPO step's batch; every completion is written to `solver_rollouts.jsonl` as the whole
+    answer (the begun text, if any, then the completion) with its two terms, and the step's means to metrics.
+    """
+
+    __name__ = "solver_reward"  # TRL names its logged reward column after this
+
+    def __init__(self, run: RunDir, iteration: int):
+        self.run, self.iteration = run, iteration
+        self.calls = 0
+
+    def __call__(self, completions: list, gold_calls: list, answer_prefix: list[str] | None = None,
+                 **_: Any) -> list[float]:  # fmt: skip
+        formats = solver_format_reward_func(completions, gold_calls, answer_prefix)
+        accuracies = solver_accuracy_reward_func(completions, gold_calls, answer_prefix)
+        prefixes = answer_prefix or [""] * len(completions)
+        rows = gather([
+            {"step": self.calls, "rank": rank(), "gold_calls": json.loads(g), "text": p + completion_text(c),
+             "format": f, "accuracy": a, "reward": f + a}
+            for c, g, p, f, a in zip(completions, gold_calls, prefixes, formats, accuracies)
+        ])  # fmt: skip
+        self.run.append(f"{iteration_name(self.iteration)}/solver_rollouts.jsonl", rows)
+        self.run.append("metrics.jsonl", [{
+            "iteration": self.iteration, "phase": "solver", "step": self.calls,
+            **{f"mean_{k}": sum(r[k] for r in rows) / len(rows) for k in ("format", "accuracy", "reward")},
+            "answered_share": sum(r["format"] > 0 for r in rows) / len(rows),
+        }])  # fmt: skip
+        self.calls += 1
+        return [f + a for f, a in zip(formats, accuracies)]
+
+
 # ---------------------------------------------------------------- the three phases
 
 
@@ -358,8 +391,7 @@ def solver_phase(roles: RoleModel, tasks: list[Task], config: SelfPlayConfig, ru
                      "gold_calls": json.dumps([asdict(c) for c in task.gold_calls])})  # fmt: skip
     needed = config.solver.steps * config.solver.prompts_per_step
     rows = [rows[i % len(rows)] for i in range(max(needed, len(rows)))]  # repeat a small set to fill the steps
-    train_role(roles, "solver", rows, [solver_format_reward_func, solver_accuracy_reward_func], config.solver,
-               config, run, iteration)  # fmt: skip
+    train_role(roles, "solver", rows, [SolverReward(run, iteration)], config.solver, config, run, iteration)
 
 
 def solver_prompt(config: SelfPlayConfig, task: Task, index: int) -> list[dict[str, str]]:
