@@ -36,6 +36,16 @@ def test_a_bad_set_fails_in_one_line_before_loading(pair, message, capsys):
     assert capsys.readouterr().err.count("\n") == 1
 
 
+def test_a_learning_rate_in_e_notation_is_a_number(tmp_path):
+    """YAML 1.1 reads 2e-5 (no dot) as text; a float setting takes it as the number everyone means."""
+    assert load_config("tiny", sets=["solver.learning_rate=2e-5"]).solver.learning_rate == 2e-5
+    file = tmp_path / "run.yaml"
+    file.write_text("generator: {learning_rate: 1e-4}\n")
+    assert load_config("tiny", path=file).generator.learning_rate == 1e-4
+    with pytest.raises(ConfigError, match="solver.learning_rate: expected float, got 'nan'"):
+        load_config("tiny", sets=["solver.learning_rate=nan"])
+
+
 def test_config_prints_every_field_with_its_help_and_loads_back(tmp_path, capsys):
     assert cli(["config", "small_cpu", "--set", "generator.steps=9"]) == 0
     text = capsys.readouterr().out

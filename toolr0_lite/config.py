@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import sys
 import types
 import typing
@@ -107,11 +108,21 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         return value
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, str) and _finite_float(value) is not None:
+        return _finite_float(value)  # YAML 1.1 reads 2e-5 (no dot) as text; everyone writes learning rates so
     if hint is int and isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value)  # YAML mapping keys such as "2": keep them usable as integers
     if (hint in (int, float) and isinstance(value, bool)) or not isinstance(value, hint):
         raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}")
     return value
+
+
+def _finite_float(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def to_dict(config: Any) -> dict:
