@@ -387,4 +387,4 @@ def test_the_think_prefill_reaches_trl_as_text_and_the_rewards_read_the_whole_an
     rollouts = read_jsonl(tmp_path / "iter_00" / "solver_rollouts.jsonl")  # every answer whole, with its terms
     assert [r["text"] for r in rollouts] == ["<think>" + c for c in completions]
     assert all(r["reward"] == r["format"] + r["accuracy"] for r in rollouts)
-    assert rollouts[0]["gold_calls"] == [asdict(c) for c in sound_task().gold_calls]
+    assert rollouts[0]["gold_calls"] == [asdict(c) for c in sound_task().gold_calls] and rollouts[0]["task"] == 0

@@ -166,7 +166,8 @@ class SolverReward:
     """TRL reward function for the Solver phase: r_S = r_fmt + r_acc per completion.
 
     Each call is one GRPO step's batch; every completion is written to `solver_rollouts.jsonl` as the whole
-    answer (the begun text, if any, then the completion) with its two terms, and the step's means to metrics.
+    answer (the begun text, if any, then the completion) with its two terms and its task (the line of
+    tasks.jsonl), and the step's means to metrics.
     """
 
     __name__ = "solver_reward"  # TRL names its logged reward column after this
@@ -176,14 +177,14 @@ class SolverReward:
         self.calls = 0
 
     def __call__(self, completions: list, gold_calls: list, answer_prefix: list[str] | None = None,
-                 **_: Any) -> list[float]:  # fmt: skip
+                 task: list[int] | None = None, **_: Any) -> list[float]:  # fmt: skip
         formats = solver_format_reward_func(completions, gold_calls, answer_prefix)
         accuracies = solver_accuracy_reward_func(completions, gold_calls, answer_prefix)
-        prefixes = answer_prefix or [""] * len(completions)
+        prefixes, tasks = answer_prefix or [""] * len(completions), task or [None] * len(completions)
         rows = gather([
-            {"step": self.calls, "rank": rank(), "gold_calls": json.loads(g), "text": p + completion_text(c),
-             "format": f, "accuracy": a, "reward": f + a}
-            for c, g, p, f, a in zip(completions, gold_calls, prefixes, formats, accuracies)
+            {"step": self.calls, "rank": rank(), "task": t, "gold_calls": json.loads(g),
+             "text": p + completion_text(c), "format": f, "accuracy": a, "reward": f + a}
+            for c, g, p, t, f, a in zip(completions, gold_calls, prefixes, tasks, formats, accuracies)
         ])  # fmt: skip
         self.run.append(f"{iteration_name(self.iteration)}/solver_rollouts.jsonl", rows)
         self.run.append("metrics.jsonl", [{
@@ -387,7 +388,7 @@ def solver_phase(roles: RoleModel, tasks: list[Task], config: SelfPlayConfig, ru
         messages = solver_prompt(config, task, i)
         prefix = begun(messages)
         prompt = without_template_bos(roles.chat_prompt(messages), roles.tokenizer) if prefix else messages
-        rows.append({"prompt": prompt, "answer_prefix": prefix,
+        rows.append({"prompt": prompt, "answer_prefix": prefix, "task": i,
                      "gold_calls": json.dumps([asdict(c) for c in task.gold_calls])})  # fmt: skip
     needed = config.solver.steps * config.solver.prompts_per_step
     rows = [rows[i % len(rows)] for i in range(max(needed, len(rows)))]  # repeat a small set to fill the steps
