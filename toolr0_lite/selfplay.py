@@ -99,8 +99,9 @@ def probe_tasks(roles: RoleModel, tasks: list[Task], config: SelfPlayConfig, see
 class GeneratorReward:
     """TRL reward function for the Generator phase: r_G per completion, probing the frozen Solver.
 
-    Each call is one GRPO step's batch. Completions that parse into a task with a passing gate are probed
-    (identical texts once); every completion is written to `generator_rollouts.jsonl` with its terms.
+    Each call is one rollout batch (a GRPO step's, or `steps_per_generation` steps' at once), its "step" in the
+    records. Completions that parse into a task with a passing gate are probed (identical texts once); every
+    completion is written to `generator_rollouts.jsonl` with its terms.
     """
 
     __name__ = "generator_reward"  # TRL names its logged reward column after this
@@ -165,9 +166,9 @@ class GeneratorReward:
 class SolverReward:
     """TRL reward function for the Solver phase: r_S = r_fmt + r_acc per completion.
 
-    Each call is one GRPO step's batch; every completion is written to `solver_rollouts.jsonl` as the whole
-    answer (the begun text, if any, then the completion) with its two terms and its task (the line of
-    tasks.jsonl), and the step's means to metrics.
+    Each call is one rollout batch, as for the Generator; every completion is written to `solver_rollouts.jsonl`
+    as the whole answer (the begun text, if any, then the completion) with its two terms and its task (the line
+    of tasks.jsonl), and the batch's means to metrics.
     """
 
     __name__ = "solver_reward"  # TRL names its logged reward column after this
