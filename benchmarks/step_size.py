@@ -6,8 +6,11 @@ the learning rate suits the model: LoRA with Adam moves every weight by about th
 step, whatever the gradient, so a small model can jump further than one step of evidence warrants. This
 replays the first step of iteration I's Solver phase (the run's tasks and config, the Solver as iteration I
 started it, the same seed, so the same completions), then reads each completion's log-probability before and
-after the step. It prints, per completion: reward, advantage, Δ log p summed over its tokens and per token;
-and the correlation of A with Δ log p (positive: the step went the way its rewards asked).
+after the step. It prints, per completion: reward, advantage, Δ log p summed over its tokens and per token,
+and the share of its tokens whose probability ratio left GRPO's clip range [1 − ε, 1 + ε]; and the
+correlation of A with Δ log p (positive: the step went the way its rewards asked). With one update per
+rollout batch the clip never binds inside the step (the ratio is 1 when the loss is taken), so only the
+learning rate keeps a step inside the region the clipped objective is meant to hold it to.
 
 RESULTS.md has what it measured on the 0.5B think arm, whose Solver lost its answer format in one iteration.
 
@@ -34,8 +37,8 @@ from toolr0_lite.selfplay_config import load_config
 
 
 @torch.no_grad()
-def log_probs(roles: RoleModel, prompts: list[str], completions: list[str]) -> list[tuple[float, int]]:
-    """(Σ log p, tokens) of each completion after its prompt, under the Solver's weights as they are now."""
+def token_log_probs(roles: RoleModel, prompts: list[str], completions: list[str]) -> list[torch.Tensor]:
+    """Each completion's per-token log-probabilities after its prompt, under the Solver's weights as they are now."""
     model = roles.for_training("solver")
     model.eval()
     out = []
@@ -44,8 +47,7 @@ def log_probs(roles: RoleModel, prompts: list[str], completions: list[str]) -> l
         c_ids = roles.tokenizer(completion, add_special_tokens=False)["input_ids"]
         ids = torch.tensor([p_ids + c_ids], device=model.device)
         logits = model(input_ids=ids).logits[0, len(p_ids) - 1 : -1].float()
-        taken = torch.log_softmax(logits, -1).gather(1, ids[0, len(p_ids) :, None])
-        out.append((taken.sum().item(), len(c_ids)))
+        out.append(torch.log_softmax(logits, -1).gather(1, ids[0, len(p_ids) :, None])[:, 0].cpu())
     return out
 
 
@@ -79,18 +81,26 @@ def step_effect(run_dir: Path, iteration: int, sets: list[str]) -> dict:
         messages = [solver_prompt(config, tasks[r["task"]], r["task"]) for r in rows]
         prompts = [roles.chat_prompt(m) for m in messages]
         completions = [r["text"][len(begun(m)) :] for r, m in zip(rows, messages)]
-        after = log_probs(roles, prompts, completions)
+        after = token_log_probs(roles, prompts, completions)
         roles.load_role("solver", Path(scratch) / "before")
-        before = log_probs(roles, prompts, completions)
+        before = token_log_probs(roles, prompts, completions)
     adv = advantages([r["reward"] for r in rows], config.solver.group_size)
-    answers = [{"task": r["task"], "reward": r["reward"], "advantage": round(a, 3), "tokens": n,
-                "logp_before": round(b, 2), "logp_change": round(s - b, 2), "logp_change_per_token": round((s - b) / max(n, 1), 4),
-                "text": r["text"]} for r, a, (b, n), (s, _) in zip(rows, adv, before, after)]  # fmt: skip
+    eps = config.solver.epsilon
+    answers = []
+    for r, a, b, s in zip(rows, adv, before, after):
+        ratio = (s - b).exp()  # what the next update's clipped objective would see, token by token
+        answers.append({"task": r["task"], "reward": r["reward"], "advantage": round(a, 3), "tokens": len(b),
+                        "logp_before": round(b.sum().item(), 2), "logp_change": round((s - b).sum().item(), 2),
+                        "logp_change_per_token": round((s - b).mean().item(), 4) if len(b) else 0.0,
+                        "outside_clip": round(((ratio < 1 - eps) | (ratio > 1 + eps)).float().mean().item(), 3) if len(b) else 0.0,
+                        "text": r["text"]})  # fmt: skip
     moved = [a["logp_change"] for a in answers]
     agree = statistics.correlation(adv, moved) if len(set(adv)) > 1 and len(set(moved)) > 1 else None
-    return {"run": str(run_dir), "iteration": iteration, "learning_rate": config.solver.learning_rate,
+    tokens = sum(a["tokens"] for a in answers)
+    return {"run": str(run_dir), "iteration": iteration, "learning_rate": config.solver.learning_rate, "epsilon": eps,
             "answers": answers, "advantage_change_correlation": agree,
-            "largest_change": max(moved, key=abs) if moved else 0.0}  # fmt: skip
+            "largest_change": max(moved, key=abs) if moved else 0.0,
+            "outside_clip": sum(a["outside_clip"] * a["tokens"] for a in answers) / max(tokens, 1)}  # fmt: skip
 
 
 def main() -> None:
@@ -104,13 +114,14 @@ def main() -> None:
     parse_sets(args.set)  # a mistyped setting stops here, before any model loads
     result = step_effect(args.run, args.iteration, args.set)
     print(f"one Solver step of {args.run} iteration {args.iteration} at learning rate {result['learning_rate']:g}:")
-    print(f"{'task':>4} {'reward':>7} {'advantage':>9} {'tokens':>6} {'Δ log p':>8} {'per token':>9}")
+    print(f"{'task':>4} {'reward':>7} {'advantage':>9} {'tokens':>6} {'Δ log p':>8} {'per token':>9} {'outside clip':>12}")
     for a in result["answers"]:
         print(f"{a['task']:>4} {a['reward']:7.3f} {a['advantage']:9.3f} {a['tokens']:6d} {a['logp_change']:8.2f} "
-              f"{a['logp_change_per_token']:9.4f}")  # fmt: skip
+              f"{a['logp_change_per_token']:9.4f} {a['outside_clip']:12.1%}")  # fmt: skip
     corr = result["advantage_change_correlation"]
     print(f"correlation of advantage with Δ log p: {'n/a (no spread)' if corr is None else f'{corr:+.2f}'}; "
-          f"largest |Δ log p| {abs(result['largest_change']):.2f} nats")  # fmt: skip
+          f"largest |Δ log p| {abs(result['largest_change']):.2f} nats; tokens whose probability ratio left "
+          f"[1 − ε, 1 + ε] (ε = {result['epsilon']:g}): {result['outside_clip']:.1%}")  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
 

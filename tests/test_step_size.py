@@ -37,6 +37,8 @@ def test_one_step_moves_answers_the_way_their_rewards_ask_and_by_the_learning_ra
     assert result["advantage_change_correlation"] > 0.5  # answers above their group's mean went up
     tiny_step = step_effect(tmp_path / "run", 0, ["solver.learning_rate=1e-9"])
     assert abs(tiny_step["largest_change"]) < abs(result["largest_change"]) / 100
+    big_step = step_effect(tmp_path / "run", 0, ["solver.learning_rate=0.1"])
+    assert tiny_step["outside_clip"] == 0.0 < big_step["outside_clip"] <= 1.0  # tokens left the clip range
     assert tiny_step["learning_rate"] == 1e-9
 
 
