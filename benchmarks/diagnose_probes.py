@@ -4,7 +4,8 @@ The frontier reward r_diff lives on p̂, the share of the Solver's K answers tha
 exactly (docs/METHOD.md §3). When p̂ is 0 everywhere, r_diff carries no signal; this reads a run directory
 (no model) and says why: for each answer the first thing that differs from the gold calls —
 
-    no_answer_block, unparsable, calls_on_a_no_call_task, no_call_on_a_call_task, tools_or_count
+    unclosed_block (a `<tool_call_answer>` never closed), no_answer_block, unparsable, calls_on_a_no_call_task,
+    no_call_on_a_call_task, tools_or_count
     (other tools, or another number of calls), argument_keys, value_spelling (the values differ only in case,
     spacing or punctuation: BFCL's checker, which normalises strings, would accept them), value_wrong
 
@@ -20,7 +21,8 @@ beside the share of answers that reasoned first (r_S pays accuracy only after a 
 accuracy without that gate, so a Solver that learned to write `<think>` is not read as one that calls better;
 each folder's r_S and gate-free calls' accuracy against the first's, task by task (mean change ± standard
 error, how many went up and down), and the calls' accuracy on the tasks answered readably both times (so
-answers that only learned to close their block are not read as better calls); and, where the prompts showed a
+answers that only learned to close their block are not read as better calls), also with every block the model
+ended inside read as closed (r_fmt pays nothing for those, however right their calls); and, where the prompts showed a
 worked example, the same split by the example's kind (a call or a no-call example), with the no-call answers
 each kind drew — a small Solver copies its example's kind (RESULTS.md).
 
@@ -35,6 +37,7 @@ import json
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Callable
 
 from toolr0_lite.config import run_entry_point
 from toolr0_lite.evaluate import heldout_record
@@ -50,7 +53,7 @@ from toolr0_lite.rewards import (
 )
 from toolr0_lite.rundir import read_jsonl
 
-REASONS = ("solved", "no_answer_block", "unparsable", "calls_on_a_no_call_task", "no_call_on_a_call_task",
+REASONS = ("solved", "unclosed_block", "no_answer_block", "unparsable", "calls_on_a_no_call_task", "no_call_on_a_call_task",
            "tools_or_count", "argument_keys", "value_spelling", "value_wrong")  # fmt: skip
 
 
@@ -58,7 +61,7 @@ def miss_reason(answer: str, gold: list[Call]) -> str:
     """The first thing that keeps `answer` from solving a task with these gold calls ("solved" if nothing)."""
     out = parse_solver_output(answer)
     if not out.answer:
-        return "no_answer_block"
+        return "unclosed_block" if closed_at_end(answer) != answer else "no_answer_block"
     if out.calls is None:
         return "unparsable"
     if exact_match(out.calls, gold):
@@ -79,6 +82,13 @@ def miss_reason(answer: str, gold: list[Call]) -> str:
             if not values_match(a, b):
                 reasons.add("value_spelling" if normalize(str(a)) == normalize(str(b)) else "value_wrong")
     return next(r for r in REASONS if r in reasons)
+
+
+def closed_at_end(answer: str) -> str:
+    """The answer with a `<tool_call_answer>` it never closed closed at the end of its text: how it would read if
+    a block the model ended inside counted (the 0.5B model often stops after its call list without the tag)."""
+    _, opened, rest = answer.partition("<tool_call_answer>")
+    return answer + "</tool_call_answer>" if opened and "</tool_call_answer>" not in rest else answer
 
 
 def ungrounded(task: Task) -> bool:
@@ -161,11 +171,13 @@ def paired_change(before: dict[str, dict], after: dict[str, dict], by_id: dict[s
             f"{sum(now[k]['exact_match'] for k in common)}")
 
 
-def readable_change(before: dict[str, dict], after: dict[str, dict], by_id: dict[str, Task]) -> str:
+def readable_change(before: dict[str, dict], after: dict[str, dict], by_id: dict[str, Task],
+                    read: Callable[[str], str] = str) -> str:  # fmt: skip
     """The calls' accuracy change on the tasks whose answers hold a readable call list both times (a closed
-    `<tool_call_answer>` of valid calls): the calls themselves, apart from answers that only became readable."""
-    was = {k: heldout_record(by_id[k], before[k]["raw"]) for k in before if k in after}
-    now = {k: heldout_record(by_id[k], after[k]["raw"]) for k in was}
+    `<tool_call_answer>` of valid calls): the calls themselves, apart from answers that only became readable.
+    `read` turns each answer's text first (e.g. `closed_at_end`)."""
+    was = {k: heldout_record(by_id[k], read(before[k]["raw"])) for k in before if k in after}
+    now = {k: heldout_record(by_id[k], read(after[k]["raw"])) for k in was}
     both = [k for k in was if was[k]["calls"] is not None and now[k]["calls"] is not None]
     if len(both) < 2:
         return "fewer than 2 tasks answered readably both times"
@@ -183,11 +195,16 @@ def heldout_report(tasks: list[Task], folder: Path, answers: dict[str, dict],
     if reference is not None:
         print(f"  against {reference[0]}: {paired_change(reference[1], answers, by_id)}")
         print(f"  {readable_change(reference[1], answers, by_id)}")
+        print(f"  unclosed blocks read as closed: {readable_change(reference[1], answers, by_id, closed_at_end)}")
     scored = [heldout_record(by_id[r["id"]], r["raw"]) for r in rows]  # as `evaluate` scores them today
     accuracy = sum(r["call_accuracy"] for r in scored if r["thought"])  # r_acc: the calls' accuracy, behind the gate
     print(f"  r_S's accuracy part {accuracy / len(rows):.3f}, paid only after a <think>: "
           f"{sum(r['thought'] for r in scored)} of {len(rows)} answers reasoned first; "
           f"the calls' accuracy without that gate {sum(r['call_accuracy'] for r in scored) / len(rows):.3f}")
+    lenient = [heldout_record(by_id[r["id"]], closed_at_end(r["raw"])) for r in rows]
+    print(f"  unclosed blocks read as closed: {sum(r['calls'] is None for r in lenient)} answers unreadable "
+          f"(against {sum(r['calls'] is None for r in scored)}), mean r_S {sum(r['reward'] for r in lenient) / len(rows):.3f}, "
+          f"the calls' accuracy without the gate {sum(r['call_accuracy'] for r in lenient) / len(rows):.3f}")  # fmt: skip
     for group in ("hand-written", "generated", "generated, ungrounded gold"):
         mine = [r for r in rows if task_group(by_id[r["id"]]) == group]
         if not mine:

@@ -10,6 +10,7 @@ from helpers import sound_task
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 from diagnose_probes import (  # noqa: E402
     by_example_kind,
+    closed_at_end,
     copies_exemplar,
     heldout_answers,
     heldout_report,
@@ -34,6 +35,8 @@ def answer(calls: str) -> str:
     (answer('[{"name": "get_forecast", "arguments": {"city": "Oslo", "days": 3}}]'), "solved"),
     (answer('[{"name": "get_forecast", "arguments": {"city": "Oslo", "days": "3"}}]'), "solved"),
     ("I would call the forecast tool.", "no_answer_block"),
+    ('<think>forecast</think><tool_call_answer>[{"name": "get_forecast", "arguments": {"city": "Oslo", "days": 3}}]',
+     "unclosed_block"),
     (answer("[{name: get_forecast}]"), "unparsable"),
     (answer("[]"), "no_call_on_a_call_task"),
     (answer('[{"name": "book_hotel", "arguments": {"city": "Oslo"}}]'), "tools_or_count"),
@@ -67,6 +70,7 @@ def test_heldout_answers_by_group_with_copied_reasoning(tmp_path, capsys):
     heldout_report([hand, generated, unground], tmp_path, heldout_answers([hand, generated, unground], tmp_path))
     out = capsys.readouterr().out
     assert "3 held-out answers" in out
+    assert "unclosed blocks read as closed: 0 answers unreadable (against 0), mean r_S" in out
     # every answer reasoned first, so r_S's accuracy part is the calls' accuracy: 1 (right) + 0 (no call) + Oslo for Bergen
     part = (1.0 + 0.0 + accuracy_reward([Call("get_forecast", {"city": "Oslo", "days": 3})], unground.gold_calls)) / 3
     assert (f"r_S's accuracy part {part:.3f}, paid only after a <think>: 3 of 3 answers reasoned first; "
@@ -105,6 +109,14 @@ def test_the_calls_compared_only_where_both_answers_are_readable():
     assert readable_change(before, after, tasks) == (
         "on the 2 tasks answered readably both times, calls' accuracy +0.000 ± 0.250 (SE), 1 up, 1 down")
     assert readable_change(before, {"a": after["a"]}, tasks) == "fewer than 2 tasks answered readably both times"
+    assert readable_change(before, after, tasks, closed_at_end) == (  # a's unclosed block read: its call was right
+        "on the 3 tasks answered readably both times, calls' accuracy +0.000 ± 0.144 (SE), 1 up, 1 down")
+
+
+def test_an_unclosed_block_is_closed_at_the_end_and_nothing_else_changes():
+    assert closed_at_end(f"<think>x</think><tool_call_answer>{CALL}") == f"<think>x</think><tool_call_answer>{CALL}</tool_call_answer>"
+    for text in (answer(CALL), "no block at all", f"<think>x</think>{CALL}</tool_call_answer>"):
+        assert closed_at_end(text) == text
 
 
 def test_heldout_answers_split_by_the_worked_example_they_were_shown(tmp_path, capsys):
