@@ -38,7 +38,8 @@ from toolr0_lite.selfplay_config import load_config
 
 @torch.no_grad()
 def token_log_probs(roles: RoleModel, prompts: list[str], completions: list[str]) -> list[torch.Tensor]:
-    """Each completion's per-token log-probabilities after its prompt, under the Solver's weights as they are now."""
+    """Each completion's per-token log-probabilities after its prompt, under the Solver's weights as they are now
+    (the completion's text tokenized again; its end-of-turn token is not counted)."""
     model = roles.for_training("solver")
     model.eval()
     out = []
