@@ -108,8 +108,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         return value
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if hint is float and isinstance(value, str) and _finite_float(value) is not None:
-        return _finite_float(value)  # YAML 1.1 reads 2e-5 (no dot) as text; everyone writes learning rates so
+    if hint is float and isinstance(value, str) and (number := _finite_float(value)) is not None:
+        return number  # YAML 1.1 reads 2e-5 (no dot) as text, and learning rates are written so
     if hint is int and isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value)  # YAML mapping keys such as "2": keep them usable as integers
     if (hint in (int, float) and isinstance(value, bool)) or not isinstance(value, hint):
@@ -118,6 +118,7 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
 
 
 def _finite_float(text: str) -> float | None:
+    """`text` as a finite float ("2e-5"), or None ("fast", "nan")."""
     try:
         value = float(text)
     except ValueError:
