@@ -23,7 +23,14 @@ from toolr0_lite.models import RoleModel
 from toolr0_lite.pipeline import verify_and_deduplicate
 from toolr0_lite.prompts import generator_messages, tool
 from toolr0_lite.records import Call, Spec, Task
-from toolr0_lite.rundir import RunDir, atomic_write_text, finished_units, iteration_index, iteration_name, read_jsonl
+from toolr0_lite.rundir import (
+    RunDir,
+    atomic_write_text,
+    finished_units,
+    iteration_index,
+    iteration_name,
+    read_jsonl,
+)
 from toolr0_lite.selfplay import run_selfplay
 from toolr0_lite.selfplay_config import SelfPlayConfig, load_config, merge_settings
 from toolr0_lite.spec import sample_specs
@@ -152,13 +159,16 @@ def generated_heldout(roles: RoleModel, config: SelfPlayConfig, n: int, parts: P
     return tasks[:MAX_GENERATED]
 
 
-def iteration_measures(run: RunDir, run_metrics: list[dict], iteration: int, band: tuple[float, float]) -> dict:
-    """What one iteration did in training, from its Generator rollouts and the run's metrics."""
+def iteration_measures(run: RunDir, run_metrics: list[dict], iteration: int, band: tuple[float, float],
+                       group_size: int) -> dict:  # fmt: skip
+    """What one iteration did in training, from its Generator and Solver rollouts and the run's metrics
+    (`band`: r_diff's frontier band; `group_size`: the Solver's G)."""
     rollouts = read_jsonl(run.path(iteration_name(iteration), "generator_rollouts.jsonl"))
     metrics = [m for m in run_metrics if m["iteration"] == iteration]
     synthesis = next(m for m in metrics if m["phase"] == "synthesis")
     p_hats = [r["p_hat"] for r in rollouts if r["p_hat"] is not None]
     trl = {role: [m for m in metrics if m["phase"] == f"{role}_trl" and "reward" in m] for role in ("generator", "solver")}
+    groups = solver_groups(read_jsonl(run.path(iteration_name(iteration), "solver_rollouts.jsonl")), group_size)
     return {
         **{f"{role}_train_reward": _mean([m["reward"] for m in steps]) for role, steps in trl.items()},
         **{f"{role}_step_rewards": [round(m["reward"], 3) for m in steps] for role, steps in trl.items()},
@@ -172,9 +182,28 @@ def iteration_measures(run: RunDir, run_metrics: list[dict], iteration: int, ban
         "p_hat_histogram": dict(sorted(Counter(round(p, 3) for p in p_hats).items())),
         "frontier_share": _mean([band[0] <= p <= band[1] for p in p_hats]),
         "probed_rollouts": len(p_hats),
+        "solver_groups": groups,
+        "solver_frontier_share": groups["some"] / sum(groups.values()) if sum(groups.values()) else None,
         "minutes": train_minutes(metrics),
         "peak_memory_mib": max((m["peak_memory_mib"] for m in metrics if "peak_memory_mib" in m), default=None),
     }  # fmt: skip
+
+
+def solver_groups(rows: list[dict], group_size: int) -> dict[str, int]:
+    """The Solver phase's GRPO groups (a task's `group_size` answers in one rollout batch, from
+    `solver_rollouts.jsonl`) by how many answers r_S scores as exact (r_acc = 1: the gold calls, after a
+    `<think>`): "none" (the advantages rank partial credit only), "some" (they separate exact answers from the
+    rest: the Solver's frontier), "all" (nothing to learn about the calls). All 0 for a run that kept none."""
+    counts = {"none": 0, "some": 0, "all": 0}
+    batches: dict[tuple, list[dict]] = {}
+    for row in rows:  # TRL writes a group's answers one after another (rows of older runs hold no task index)
+        batches.setdefault((row["step"], row.get("task")), []).append(row)
+    for answers in batches.values():
+        for start in range(0, len(answers), group_size):  # a task drawn twice in one batch: its groups in order
+            group = answers[start:start + group_size]
+            solved = sum(r["accuracy"] >= 1.0 - 1e-9 for r in group)
+            counts["none" if solved == 0 else "all" if solved == len(group) else "some"] += 1
+    return counts
 
 
 def _mean(values: list[float]) -> float | None:
@@ -241,7 +270,8 @@ def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = 
         run = run_selfplay(replace(config, iterations=max(i + 1, finished_iterations(out))), log=log)
         metrics = read_jsonl(run.path("metrics.jsonl"))
         rows.append({**scored(iteration_name(i), run.path(iteration_name(i), "solver")),
-                     **iteration_measures(run, metrics, i, config.rewards.band), "train_minutes": train_minutes(metrics)})  # fmt: skip
+                     **iteration_measures(run, metrics, i, config.rewards.band, config.solver.group_size),
+                     "train_minutes": train_minutes(metrics)})  # fmt: skip
         on_row(rows[-1])
         log(json.dumps(rows[-1]))
         last = time.time() - start
@@ -289,7 +319,7 @@ def use_heldout(source: str | None, out: Path) -> None:
 
 MEASURES = ("heldout_reward", "heldout_call_accuracy", "heldout_think_share", "heldout_exact_match",
             "no_call_accuracy", "bfcl_overall", "bfcl_irrelevance", "solver_train_reward", "generator_train_reward",
-            "rollout_parse_rate", "sound_rate", "accept_rate", "mean_p_hat", "frontier_share")  # fmt: skip
+            "rollout_parse_rate", "sound_rate", "accept_rate", "mean_p_hat", "frontier_share", "solver_frontier_share")  # fmt: skip
 
 
 def print_table(rows: list[dict]) -> None:

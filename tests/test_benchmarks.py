@@ -38,9 +38,20 @@ def test_learn_cpu_records_every_measure_and_keeps_earlier_seeds(tmp_path, monke
     assert 0.0 <= trained["heldout_reward"] <= 2.0 and 0.0 <= trained["rollout_parse_rate"] <= 1.0
     assert 0.0 <= trained["solver_train_reward"] <= 2.0  # TRL's logged step rewards reached the record
     assert "train_minutes" in trained  # from the phases' own timings: it survives a resume
+    assert sum(trained["solver_groups"].values()) == 2 * 2  # tiny: 2 Solver steps × 2 prompts, one group each
+    assert trained["solver_frontier_share"] == trained["solver_groups"]["some"] / 4
     assert (tmp_path / "learning.png").stat().st_size > 0
     held_out = read_jsonl(tmp_path / "heldout.jsonl")
     assert {t["id"] for t in held_out} >= {t.id for t in common.HAND_WRITTEN}
+
+
+def test_solver_groups_sorts_each_group_by_its_exact_answers():
+    exact, partial, unthought = (dict(accuracy=1.0), dict(accuracy=0.6), dict(accuracy=0.0))  # r_acc of an answer
+    batches = [(0, 0, [exact, partial, exact, unthought]), (1, 1, [exact] * 4), (2, 0, [partial] * 4),
+               (3, 2, [exact] * 4 + [partial] * 4)]  # the last: one task drawn twice in a batch, two groups  # fmt: skip
+    rows = [{"step": step, "task": task, **answer} for step, task, answers in batches for answer in answers]
+    assert common.solver_groups(rows, group_size=4) == {"none": 2, "some": 1, "all": 2}
+    assert common.solver_groups([], group_size=4) == {"none": 0, "some": 0, "all": 0}
 
 
 def test_seeds_share_the_heldout_set_and_the_bases_answers(tmp_path, monkeypatch):
