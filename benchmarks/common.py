@@ -23,14 +23,7 @@ from toolr0_lite.models import RoleModel
 from toolr0_lite.pipeline import verify_and_deduplicate
 from toolr0_lite.prompts import generator_messages, tool
 from toolr0_lite.records import Call, Spec, Task
-from toolr0_lite.rundir import (
-    RunDir,
-    atomic_write_text,
-    finished_units,
-    iteration_index,
-    iteration_name,
-    read_jsonl,
-)
+from toolr0_lite.rundir import RunDir, atomic_write_text, finished_units, iteration_index, iteration_name, read_jsonl
 from toolr0_lite.selfplay import run_selfplay
 from toolr0_lite.selfplay_config import SelfPlayConfig, load_config, merge_settings
 from toolr0_lite.spec import sample_specs
