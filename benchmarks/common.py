@@ -23,6 +23,7 @@ from toolr0_lite.models import RoleModel
 from toolr0_lite.pipeline import verify_and_deduplicate
 from toolr0_lite.prompts import generator_messages, tool
 from toolr0_lite.records import Call, Spec, Task
+from toolr0_lite.rewards import is_exact
 from toolr0_lite.rundir import RunDir, atomic_write_text, finished_units, iteration_index, iteration_name, read_jsonl
 from toolr0_lite.selfplay import run_selfplay
 from toolr0_lite.selfplay_config import SelfPlayConfig, load_config, merge_settings
@@ -194,7 +195,7 @@ def solver_groups(rows: list[dict], group_size: int) -> dict[str, int]:
     for answers in batches.values():
         for start in range(0, len(answers), group_size):  # a task drawn twice in one batch: its groups in order
             group = answers[start:start + group_size]
-            solved = sum(r["accuracy"] >= 1.0 - 1e-9 for r in group)
+            solved = sum(is_exact(r["accuracy"]) for r in group)
             counts["none" if solved == 0 else "all" if solved == len(group) else "some"] += 1
     return counts
 

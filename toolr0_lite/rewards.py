@@ -313,9 +313,14 @@ def accuracy_reward(pred: list[Call], gold: list[Call]) -> float:
     return min(max(total / len(gold) / (1 + 0.25 * extra), 0.0), 1.0)
 
 
+def is_exact(accuracy: float) -> bool:
+    """An accuracy score (r_acc) that counts as an exact solve: 1, up to float rounding."""
+    return accuracy >= 1.0 - 1e-9
+
+
 def exact_match(pred: list[Call] | None, gold: list[Call]) -> bool:
     """True when the predicted calls solve the task exactly (r_acc = 1): what p̂ and accuracy count."""
-    return pred is not None and accuracy_reward(pred, gold) >= 1.0 - 1e-9
+    return pred is not None and is_exact(accuracy_reward(pred, gold))
 
 
 # ---------------------------------------------------------------- Solver: format, accuracy, total
