@@ -1,5 +1,5 @@
 """Console entry: `toolr0-lite run CONFIG_OR_PRESET` (self-play), `eval RUN_DIR` (evaluation), `report RUN_DIR`,
-`config CONFIG_OR_PRESET` (the resolved settings with their help)."""
+`config CONFIG_OR_PRESET` (the resolved settings with their help), `branch RUN_DIR UNIT` (a paired ablation)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,14 @@ def main(argv: list[str] | None = None) -> int:
     config = commands.add_parser("config", help="print a preset's or file's resolved settings, each with its help")
     config.add_argument("config", help="a YAML config file, or a preset name")
     config.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="as for run")
+    branch = commands.add_parser("branch", help="copy a run as it stood after one finished phase, to run what follows "
+                                                "with other settings (a paired ablation on the same tasks)")  # fmt: skip
+    branch.add_argument("run", help="a run directory")
+    branch.add_argument("after", metavar="UNIT", help="a finished phase of it, e.g. iter_00/synthesis (its state.json "
+                                                       "lists them)")  # fmt: skip
+    branch.add_argument("--out", required=True, help="the new run directory")
+    branch.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a setting for the branch, e.g. --set solver.learning_rate=2e-5 (repeatable)")
 
     ev = commands.add_parser("eval", help="score a run's Solver (or any model) on BFCL and held-out tasks, offline")
     ev.add_argument("run", nargs="?", help="a run directory: its model, its latest Solver adapter, its held-out tasks")
@@ -47,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("run", help="a run directory")
     args = parser.parse_args(argv)
     commands = {"run": lambda: _run(args), "eval": lambda: _eval(args, ev), "report": lambda: _report(args),
-                "config": lambda: _config(args)}  # fmt: skip
+                "config": lambda: _config(args), "branch": lambda: _branch(args)}  # fmt: skip
     return run_entry_point("toolr0-lite", commands[args.command])
 
 
@@ -70,6 +78,15 @@ def _config(args: argparse.Namespace) -> int:
     from toolr0_lite.config import describe
 
     print(describe(_load(args)))
+    return 0
+
+
+def _branch(args: argparse.Namespace) -> int:
+    from toolr0_lite.branch import branch_run
+
+    config = branch_run(args.run, args.after, args.out, args.set)
+    print(f"toolr0_lite: {config.out} is {args.run} after {args.after} (branch.json names what changed); run what "
+          f"follows with: toolr0-lite run {Path(config.out) / 'config.yaml'}")
     return 0
 
 

@@ -10,6 +10,9 @@ Two rules make resume exact:
 Damage from outside (a state.json cut or edited by hand, or gone while records remain) stops the run with
 one line naming the file and what to do; nothing is cut back then. Each commit keeps the previous state in
 `state.prev.json`, which can take a damaged state's place (the work since then is redone).
+
+The line counts at each finished unit are kept too (`lines_at`), so a run can be copied as it stood after any
+of its phases (branch.py: a paired ablation of the phases that follow).
 """
 
 from __future__ import annotations
@@ -140,6 +143,7 @@ class RunDir:
         state = read_state(self.root)
         state.setdefault("done", [])  # finished units, e.g. "iter_00/generator"
         state.setdefault("lines", {})  # committed line count of each JSONL file
+        state.setdefault("lines_at", {})  # the line counts when each finished unit was committed
         return state
 
     def _roll_back(self) -> None:
@@ -198,12 +202,14 @@ class RunDir:
         if unit is not None and unit not in self.state["done"]:
             self.state["done"].append(unit)
         if self.writer:
-            self._write_state()
+            self._write_state(unit)
         self.sync()
 
-    def _write_state(self) -> None:
+    def _write_state(self, unit: str | None = None) -> None:
         self.state["lines"] = {str(p.relative_to(self.root)): self.count(str(p.relative_to(self.root)))
                                for p in self._jsonl_files()}  # fmt: skip
+        if unit is not None:
+            self.state["lines_at"][unit] = dict(self.state["lines"])
         if self.state_path.exists():  # the last good state, for when state.json is damaged from outside
             atomic_write_text(self.root / "state.prev.json", self.state_path.read_text())
         atomic_write_text(self.state_path, json.dumps(self.state, indent=1))

@@ -63,7 +63,7 @@ from toolr0_lite.rewards import (
     validity_reward,
 )
 from toolr0_lite.rundir import RunDir, RunDirError, atomic_write_text, iteration_index, iteration_name, read_jsonl
-from toolr0_lite.selfplay_config import PhaseConfig, SelfPlayConfig, check_processes
+from toolr0_lite.selfplay_config import PhaseConfig, SelfPlayConfig, changed_settings, check_processes
 from toolr0_lite.spec import sample_specs
 
 # ---------------------------------------------------------------- the frozen Solver as probe and judge
@@ -496,7 +496,7 @@ def _check_same_config(run: RunDir, config: SelfPlayConfig) -> None:
                               "delete it to resume with the config given now (it must be this run's)") from None  # fmt: skip
         if not isinstance(old, dict):
             raise RunDirError(f"{path} does not hold a config; restore it, or delete it to resume with the config given now")
-        changed = [k for k in _changed_keys(old, new) if k not in CONTINUABLE]
+        changed = [k for k in changed_settings(old, new) if k not in CONTINUABLE]
         if changed:
             raise ConfigError(f"{run.root} holds a run with another config ({', '.join(changed)} differ); resume with "
                               "the same config or pick another --out")  # fmt: skip
@@ -506,20 +506,6 @@ def _check_same_config(run: RunDir, config: SelfPlayConfig) -> None:
                               f"set iterations to at least {started[-1] + 1} (an iteration is never undone)")  # fmt: skip
     if run.writer:
         atomic_write_text(path, yaml.safe_dump(new, sort_keys=False))
-
-
-def _changed_keys(old: dict, new: dict, defaults: dict | None = None, prefix: str = "") -> list[str]:
-    """Dotted names of the settings that differ between two config dicts. A setting the old config does not
-    have (one added to the kit since that run started) counts as unchanged while the new one is at its default."""
-    defaults = to_dict(SelfPlayConfig()) if defaults is None else defaults
-    changed = []
-    for key in dict.fromkeys([*old, *new]):
-        a, b, default = old.get(key), new.get(key), defaults.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            changed += _changed_keys(a, b, default if isinstance(default, dict) else {}, f"{prefix}{key}.")
-        elif a != b and not (key not in old and b == default):
-            changed.append(f"{prefix}{key}")
-    return changed
 
 
 def _check_finished_adapters(run: RunDir) -> None:

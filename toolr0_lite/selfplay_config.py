@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from toolr0_lite.config import ConfigError, from_dict, load_yaml, parse_sets, setting
+from toolr0_lite.config import ConfigError, from_dict, load_yaml, parse_sets, setting, to_dict
 from toolr0_lite.models import ModelConfig
 from toolr0_lite.rewards import GeneratorRewardConfig
 from toolr0_lite.spec import SpecConfig
@@ -190,3 +190,17 @@ def check_processes(config: SelfPlayConfig, processes: int) -> None:
                               f"into {processes} processes × {phase.gradient_accumulation_steps} accumulation passes; make "
                               f"it a multiple of {parts} (e.g. {name}.prompts_per_step={parts}), or change the number of "
                               f"processes or {name}.gradient_accumulation_steps")  # fmt: skip
+
+
+def changed_settings(old: dict, new: dict, defaults: dict | None = None, prefix: str = "") -> list[str]:
+    """Dotted names of the settings that differ between two config dicts. A setting the old config does not
+    have (one added to the kit since that run started) counts as unchanged while the new one is at its default."""
+    defaults = to_dict(SelfPlayConfig()) if defaults is None else defaults
+    changed = []
+    for key in dict.fromkeys([*old, *new]):
+        a, b, default = old.get(key), new.get(key), defaults.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changed += changed_settings(a, b, default if isinstance(default, dict) else {}, f"{prefix}{key}.")
+        elif a != b and not (key not in old and b == default):
+            changed.append(f"{prefix}{key}")
+    return changed
