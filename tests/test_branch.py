@@ -54,6 +54,7 @@ def test_a_branch_with_the_sources_settings_repeats_its_records(source, tmp_path
     (["iter_00/synthesis", "--set", "solver.learning_rat=1"], "unknown key(s) learning_rat"),
     (["iter_00/synthesis", "--out", "{tmp}/full"], "exists and is not empty"),
     (["iter_00/synthesis", "--old"], "does not record its files as they were after iter_00/synthesis"),
+    (["iter_00/synthesis", "--cut"], "is missing iter_00/tasks.jsonl, iter_00/generator, which the run had after"),
 ])  # fmt: skip
 def test_a_bad_branch_is_one_line_and_writes_nothing(source, tmp_path, capsys, args, message):
     run = source
@@ -62,7 +63,11 @@ def test_a_bad_branch_is_one_line_and_writes_nothing(source, tmp_path, capsys, a
         state = read_state(run)
         del state["lines_at"]
         (run / "state.json").write_text(json.dumps(state))
-        args = args[:1]
+    if "--cut" in args:  # a run damaged from outside: a record file and an adapter gone
+        run = shutil.copytree(source, tmp_path / "cut")
+        (run / "iter_00" / "tasks.jsonl").unlink()
+        shutil.rmtree(run / "iter_00" / "generator")
+    args = [a for a in args if a not in ("--old", "--cut")]
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "notes.txt").write_text("mine")
     out = ["--out", str(tmp_path / "new")] if "--out" not in args else []

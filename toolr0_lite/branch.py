@@ -48,13 +48,16 @@ def branch_run(source: str | Path, after: str, out: str | Path, sets: list[str] 
     old, new = yaml.safe_load((source / "config.yaml").read_text()), to_dict(config)
 
     kept = done[: done.index(after) + 1]
+    adapters = [unit for unit in kept if unit.endswith(("/generator", "/solver"))]  # each finished phase saved one
+    missing = [p for p in [*lines, *adapters] if not (source / p).exists()]
+    if missing:
+        raise ConfigError(f"{source} is missing {', '.join(missing)}, which the run had after {after}; restore it")
     for relative, count in lines.items():  # each record file cut to the lines it had then
         with open(source / relative, "rb") as f:
             head = f.read().split(b"\n")[:count]
         atomic_write_text(out / relative, "".join(line.decode("utf-8") + "\n" for line in head))
-    for unit in kept:  # the adapter a finished phase saved (iter_00/generator, iter_00/solver, ...)
-        if (source / unit).is_dir():
-            shutil.copytree(source / unit, out / unit)
+    for unit in adapters:
+        shutil.copytree(source / unit, out / unit)
     changed = {key: [_value(old, key), _value(new, key)] for key in changed_settings(old, new) if key != "out"}
     atomic_write_text(out / "config.yaml", yaml.safe_dump(new, sort_keys=False))
     atomic_write_text(out / "branch.json", json.dumps({"source": str(source.resolve()), "after": after,
