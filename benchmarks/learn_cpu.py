@@ -21,6 +21,13 @@ A flat line is a finding: it is printed as measured.
     python benchmarks/learn_cpu.py --preset qwen05_cpu --model "$(python benchmarks/offline_qwen.py)" \
         --seeds 0 1 --iterations 2 --out ~/toolr0-runs/learn_qwen05   # hours: keep it outside the repo
     ... --heldout benchmarks/results/qwen05_heldout.jsonl   # the 0.5B held-out set, written once: not again
+
+A paired arm (the same Generator and tasks, another Solver setting): branch a seed's run after its synthesis and
+give learn_cpu the branch's settings; the base's answers are reused where the Solver's prompt is the same (an
+evaluation folder made with other prompt settings is refused, by name):
+
+    toolr0-lite branch OUT/seed_0 iter_00/synthesis --out OUT2/seed_0 --set solver.steps=16
+    cp -r OUT/heldout.jsonl OUT/base OUT2/ && python benchmarks/learn_cpu.py ... --out OUT2 --set solver.steps=16
 """
 
 from __future__ import annotations
