@@ -60,6 +60,7 @@ def test_lowering_iterations_below_finished_work_is_refused(one_iteration, tmp_p
 @pytest.mark.parametrize("damage, message", [
     (lambda r: (r / "state.json").write_text((r / "state.json").read_text()[:40]), "state.json is damaged"),
     (lambda r: (r / "state.json").write_text("[1, 2]"), "does not hold a run's state"),
+    (lambda r: (r / "state.json").write_text('{"done": [], "lines": {}, "lines_at": [3]}'), "does not hold a run's state"),
     (lambda r: (r / "state.json").unlink(), "state.json is missing but"),
     (lambda r: (r / "config.yaml").write_text("model: {source: [tiny\n"), "config.yaml is damaged"),
     (lambda r: shutil.rmtree(r / "iter_00" / "solver"), "iter_00/solver' out of state.json"),

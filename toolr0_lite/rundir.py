@@ -78,7 +78,7 @@ def read_state(root: Path) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise RunDirError(f"{path} is damaged ({e}); {hint}restore it from a backup (nothing was changed)") from None
     if not isinstance(state, dict) or not isinstance(state.get("done", []), list) \
-            or not isinstance(state.get("lines", {}), dict):  # fmt: skip
+            or not all(isinstance(state.get(key, {}), dict) for key in ("lines", "lines_at")):  # fmt: skip
         raise RunDirError(f"{path} does not hold a run's state; {hint}restore it (nothing was changed)")
     return state
 
