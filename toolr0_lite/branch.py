@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from toolr0_lite.config import ConfigError, to_dict
-from toolr0_lite.rundir import atomic_write_text, read_state
+from toolr0_lite.rundir import adapter_units, atomic_write_text, committed_lines, read_state
 from toolr0_lite.selfplay_config import SelfPlayConfig, changed_settings, load_config
 
 
@@ -48,14 +48,12 @@ def branch_run(source: str | Path, after: str, out: str | Path, sets: list[str] 
     old, new = yaml.safe_load((source / "config.yaml").read_text()), to_dict(config)
 
     kept = done[: done.index(after) + 1]
-    adapters = [unit for unit in kept if unit.endswith(("/generator", "/solver"))]  # each finished phase saved one
+    adapters = adapter_units(kept)
     missing = [p for p in [*lines, *adapters] if not (source / p).exists()]
     if missing:
         raise ConfigError(f"{source} is missing {', '.join(missing)}, which the run had after {after}; restore it")
     for relative, count in lines.items():  # each record file cut to the lines it had then
-        with open(source / relative, "rb") as f:
-            head = f.read().split(b"\n")[:count]
-        atomic_write_text(out / relative, "".join(line.decode("utf-8") + "\n" for line in head))
+        atomic_write_text(out / relative, committed_lines((source / relative).read_bytes(), count).decode("utf-8"))
     for unit in adapters:
         shutil.copytree(source / unit, out / unit)
     changed = {key: [_value(old, key), _value(new, key)] for key in changed_settings(old, new) if key != "out"}

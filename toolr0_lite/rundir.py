@@ -65,6 +65,16 @@ def read_jsonl(path: Path) -> list[dict]:
         return list(reader)
 
 
+def committed_lines(data: bytes, keep: int) -> bytes:
+    """The first `keep` complete lines of a JSONL file's bytes; a torn last line (no newline yet) never counts."""
+    return b"".join(line + b"\n" for line in data.split(b"\n")[:-1][:keep])
+
+
+def adapter_units(units: Iterable[str]) -> list[str]:
+    """The finished units that saved a LoRA adapter in a folder of their name: each role's phase (iter_00/solver)."""
+    return [unit for unit in units if unit.endswith(("/generator", "/solver"))]
+
+
 def read_state(root: Path) -> dict[str, Any]:
     """A run directory's state.json, or {} when there is none, read without opening the run (it may be
     running); a damaged one, or one that is not a run's state, is a `RunDirError` naming it and the fix."""
@@ -149,12 +159,10 @@ class RunDir:
     def _roll_back(self) -> None:
         """Cut every JSONL file back to its committed lines (drops torn lines and unfinished work)."""
         for path in self._jsonl_files():
-            keep = self.state["lines"].get(str(path.relative_to(self.root)), 0)
-            with open(path, "rb") as f:
-                lines = f.read().split(b"\n")
-            complete = lines[:-1][:keep]  # lines[-1] is b"" or a torn last line
-            if len(complete) != len(lines) - 1 or lines[-1]:
-                atomic_write_text(path, "".join(line.decode("utf-8") + "\n" for line in complete))
+            data = path.read_bytes()
+            head = committed_lines(data, self.state["lines"].get(str(path.relative_to(self.root)), 0))
+            if head != data:
+                atomic_write_text(path, head.decode("utf-8"))
 
     def _jsonl_files(self) -> Iterable[Path]:
         """This run's JSONL files; a folder with its own state.json (e.g. eval/) is a run of its own and left alone."""

@@ -62,7 +62,15 @@ from toolr0_lite.rewards import (
     success_rate,
     validity_reward,
 )
-from toolr0_lite.rundir import RunDir, RunDirError, atomic_write_text, iteration_index, iteration_name, read_jsonl
+from toolr0_lite.rundir import (
+    RunDir,
+    RunDirError,
+    adapter_units,
+    atomic_write_text,
+    iteration_index,
+    iteration_name,
+    read_jsonl,
+)
 from toolr0_lite.selfplay_config import PhaseConfig, SelfPlayConfig, changed_settings, check_processes
 from toolr0_lite.spec import sample_specs
 
@@ -510,8 +518,8 @@ def _check_same_config(run: RunDir, config: SelfPlayConfig) -> None:
 
 def _check_finished_adapters(run: RunDir) -> None:
     """Every phase state.json lists as finished still has its adapter, checked before anything loads or is written."""
-    for unit in run.state["done"]:
-        if unit.endswith(("/generator", "/solver")) and not run.path(unit, "adapter_model.safetensors").is_file():
+    for unit in adapter_units(run.state["done"]):
+        if not run.path(unit, "adapter_model.safetensors").is_file():
             raise RunDirError(f"{run.path(unit)} is missing, though state.json lists {unit} as finished; restore the "
                               f"folder, or take {unit!r} out of state.json's \"done\" list to redo that phase")  # fmt: skip
 
