@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import load_file
 from test_selfplay import _records
 
 from toolr0_lite.cli import main as cli
@@ -105,3 +107,19 @@ def test_eval_of_a_run_with_a_damaged_state_is_one_line(one_iteration, tmp_path,
     assert cli(["eval", str(run), "--categories", "none"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "state.json is damaged" in err
+
+
+def test_gradient_checkpointing_may_be_turned_on_when_resuming_and_changes_no_record(one_iteration, tmp_path):
+    """Out of memory in a phase (a long prompt's activations): resume with checkpointing on. It recomputes the same
+    activations, so the run goes on as it would have: records and adapters equal a straight run without it."""
+    continued = copy_of(one_iteration, tmp_path)
+    sets = ["generator.gradient_checkpointing=true", "solver.gradient_checkpointing=true"]
+    run_selfplay(load_config("tiny", out=str(continued), iterations=2, sets=sets), log=lambda _: None)
+    straight = tmp_path / "straight"
+    run_selfplay(load_config("tiny", out=str(straight), iterations=2), log=lambda _: None)
+    assert _records(continued) == _records(straight)
+    for role in ("generator", "solver"):
+        mine, theirs = (load_file(r / "iter_01" / role / "adapter_model.safetensors") for r in (continued, straight))
+        assert mine.keys() == theirs.keys()
+        assert all(torch.equal(mine[k], theirs[k]) for k in mine)
+    assert load_config(path=continued / "config.yaml").solver.gradient_checkpointing

@@ -485,15 +485,18 @@ def _phase_done(run: RunDir, unit: str, iteration: int, phase: str, start: float
     log(f"[{unit}] finished in {seconds:.0f} s")
 
 
-CONTINUABLE = ("iterations", "report_to", "verbose", "out")  # settings a run may change when it is resumed or continued
+# Settings a run may change when it is resumed or continued: how long it runs, how it logs, how its folder is spelt,
+# and gradient checkpointing (it recomputes the same activations: the cure for a phase killed for memory).
+CONTINUABLE = ("iterations", "report_to", "verbose", "out", "generator.gradient_checkpointing",
+               "solver.gradient_checkpointing")  # fmt: skip
 
 
 def _check_same_config(run: RunDir, config: SelfPlayConfig) -> None:
     """Write the resolved config; resuming with another config would mix two runs' records.
 
     Only `CONTINUABLE` settings may differ: raising `iterations` continues a run (its finished iterations
-    stay as they are), `report_to` and `verbose` are logging, and `out` may be spelt another way (the folder
-    is the run).
+    stay as they are), `report_to` and `verbose` are logging, `out` may be spelt another way (the folder
+    is the run), and gradient checkpointing changes memory, not results.
     """
     path, new = run.path("config.yaml"), to_dict(config)
     if path.exists():
