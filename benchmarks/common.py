@@ -236,7 +236,7 @@ def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = 
     overrides = merge_settings(overrides, {"model": {"source": model}} if model else {})
     config = load_config(preset, out=str(out), seed=seed, iterations=iterations,
                          **merge_settings(sizes["config"], overrides))  # fmt: skip
-    roles = RoleModel.load(config.model)  # both roles hold the base model's weights until an adapter is scored
+    roles = RoleModel.load(config.model)  # one copy, shared by scoring and self-play; initial weights until trained
     heldout = heldout_tasks(out.parent / "heldout.jsonl", roles, config, sizes["generated_specs"], log)
     items = sizes["bfcl_items"] if bfcl_items is None else bfcl_items
     eval_config = EvalConfig(limit=items or None, seed=0, max_new_tokens=sizes["bfcl_tokens"],
@@ -261,7 +261,7 @@ def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = 
                 "more than the time left")  # fmt: skip
             break
         start = time.time()
-        run = run_selfplay(replace(config, iterations=max(i + 1, finished_iterations(out))), log=log)
+        run = run_selfplay(replace(config, iterations=max(i + 1, finished_iterations(out))), log=log, roles=roles)
         metrics = read_jsonl(run.path("metrics.jsonl"))
         rows.append({**scored(iteration_name(i), run.path(iteration_name(i), "solver")),
                      **iteration_measures(run, metrics, i, config.rewards.band, config.solver.group_size),

@@ -2,6 +2,7 @@
 
 import json
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 import ablate_cpu  # noqa: E402
 import common  # noqa: E402
 import learn_cpu  # noqa: E402
+from test_selfplay import _records  # noqa: E402
 
 from toolr0_lite.rundir import read_jsonl  # noqa: E402
 
@@ -206,3 +208,30 @@ def test_bench_cpu_speed_prints_only_the_chosen_figures(capsys, monkeypatch):
         before, after, ratio = x.split(": ")[1].split()
         assert float(before) > 0 and float(after) > 0
         assert ratio.endswith("x") and float(ratio[:-1]) == pytest.approx(float(after) / float(before), abs=0.011)
+
+
+def test_learn_trains_and_scores_on_one_copy_of_the_model_with_the_same_records(tmp_path, monkeypatch):
+    """learn() hands its scoring model to self-play (one copy in memory, not two): the rows and records are those of
+    a learn() whose self-play loads a model of its own. The tiny model earns no reward, so its LoRA weights would
+    never move and any mix-up of weights would go unseen: each reward here gets a term from the text's checksum."""
+    from toolr0_lite import selfplay
+    from toolr0_lite.models import RoleModel
+    from toolr0_lite.selfplay import run_selfplay
+
+    for reward in (selfplay.GeneratorReward, selfplay.SolverReward):
+        def spread(self, completions, *args, _real=reward.__call__, **kwargs):
+            texts = [str(c) for c in completions]
+            return [r + zlib.crc32(t.encode()) % 5 / 4 for r, t in zip(_real(self, completions, *args, **kwargs), texts)]
+        monkeypatch.setattr(reward, "__call__", spread)
+    loads, real_load = [], RoleModel.load
+    monkeypatch.setattr(RoleModel, "load", classmethod(lambda cls, config: loads.append(config) or real_load(config)))
+    timing = ("minutes", "memory", "seconds")
+
+    def learned(folder: Path) -> tuple[list[dict], dict]:  # the rows, and every record of the run (TRL's losses too)
+        got = common.learn(folder / "seed_0", 0, 2, {}, "tiny", log=lambda _: None)
+        return [{k: v for k, v in r.items() if not any(t in k for t in timing)} for r in got], _records(folder / "seed_0")
+
+    shared = learned(tmp_path / "shared")
+    assert len(loads) == 1
+    monkeypatch.setattr(common, "run_selfplay", lambda config, log, roles: run_selfplay(config, log=log))
+    assert learned(tmp_path / "own") == shared and len(loads) == 1 + 1 + 2  # scoring's copy + one per iteration
