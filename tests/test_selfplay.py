@@ -6,13 +6,14 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
 import yaml
 
 from toolr0_lite.config import ConfigError
+from toolr0_lite.models import RoleModel
 from toolr0_lite.rundir import RunDir, read_jsonl
 from toolr0_lite.selfplay import run_selfplay
 from toolr0_lite.selfplay_config import load_config
@@ -103,6 +104,14 @@ def test_resuming_with_another_config_is_refused(tiny_run):
     out, _ = tiny_run
     with pytest.raises(ConfigError, match=r"another config \(generator.steps, seed differ\)"):
         run_selfplay(load_config("tiny", out=str(out), seed=99, generator={"steps": 7}))
+
+
+def test_a_model_given_with_other_model_settings_is_refused_before_the_run_folder_is_made(tmp_path):
+    config = load_config("tiny", out=str(tmp_path / "run"))
+    other = RoleModel.load(replace(config.model, lora_r=config.model.lora_r * 2))
+    with pytest.raises(ConfigError, match="loaded with other model settings"):
+        run_selfplay(config, roles=other)
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_run_resumes_from_another_spelling_of_its_folder(tiny_run, monkeypatch):

@@ -435,6 +435,9 @@ def run_selfplay(config: SelfPlayConfig, out: str | Path | None = None, log: Cal
     `roles`: a model this process already loaded from `config.model` (an evaluation's, say), holding its initial
     weights or this run's, used instead of a second copy; its slots are set from the run's adapters as on a resume.
     """
+    if roles is not None and roles.config != config.model:
+        raise ConfigError("run_selfplay: the model given was loaded with other model settings than the run's; "
+                          "load it from config.model, or leave roles out")  # fmt: skip
     check_launch()
     join_launch()
     check_processes(config, world_size())
@@ -443,9 +446,6 @@ def run_selfplay(config: SelfPlayConfig, out: str | Path | None = None, log: Cal
     _check_finished_adapters(run)
     _check_same_config(run, config)
     log(f"toolr0_lite: run directory {run.root} ({'resuming' if run.state['done'] else 'new run'})")
-    if roles is not None and roles.config != config.model:
-        raise ConfigError("run_selfplay: the model given was loaded with other model settings than the run's; "
-                          "load it from config.model, or leave roles out")  # fmt: skip
     roles = roles or RoleModel.load(config.model)
     _restore_roles(run, roles, config.iterations)
     for it in range(config.iterations):
