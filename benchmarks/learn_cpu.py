@@ -29,8 +29,8 @@ evaluation folder made with other prompt settings is refused, by name):
     toolr0-lite branch OUT/seed_0 iter_00/synthesis --out OUT2/seed_0 --set solver.steps=16
     cp -r OUT/heldout.jsonl OUT/base OUT2/ && python benchmarks/learn_cpu.py ... --out OUT2 --set solver.steps=16
 
-A branch in a later iteration (say after `iter_01/generator`) also takes the answers of the iterations it copied:
-`cp -r OUT/seed_0/learning OUT2/seed_0/` (then remove `learning/iter_01`, which the branch redoes).
+A branch in a later iteration (say after `iter_01/generator`) scores the iterations it copied again: their
+answers are keyed to the adapter's path (`learning/iter_XX/settings.json`), and the branch's copies have new ones.
 """
 
 from __future__ import annotations
