@@ -2,7 +2,6 @@
 
 import json
 import sys
-import zlib
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 import ablate_cpu  # noqa: E402
 import common  # noqa: E402
 import learn_cpu  # noqa: E402
-from test_selfplay import _records  # noqa: E402
+from test_selfplay import _records, rewards_that_move_the_weights  # noqa: E402
 
 from toolr0_lite.rundir import read_jsonl  # noqa: E402
 
@@ -214,15 +213,10 @@ def test_learn_trains_and_scores_on_one_copy_of_the_model_with_the_same_records(
     """learn() hands its scoring model to self-play (one copy in memory, not two): the rows and records are those of
     a learn() whose self-play loads a model of its own. The tiny model earns no reward, so its LoRA weights would
     never move and any mix-up of weights would go unseen: each reward here gets a term from the text's checksum."""
-    from toolr0_lite import selfplay
     from toolr0_lite.models import RoleModel
     from toolr0_lite.selfplay import run_selfplay
 
-    for reward in (selfplay.GeneratorReward, selfplay.SolverReward):
-        def spread(self, completions, *args, _real=reward.__call__, **kwargs):
-            texts = [str(c) for c in completions]
-            return [r + zlib.crc32(t.encode()) % 5 / 4 for r, t in zip(_real(self, completions, *args, **kwargs), texts)]
-        monkeypatch.setattr(reward, "__call__", spread)
+    rewards_that_move_the_weights(monkeypatch)
     loads, real_load = [], RoleModel.load
     monkeypatch.setattr(RoleModel, "load", classmethod(lambda cls, config: loads.append(config) or real_load(config)))
     timing = ("minutes", "memory", "seconds")

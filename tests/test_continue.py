@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from test_selfplay import _records
+from test_selfplay import _records, rewards_that_move_the_weights
 
 from toolr0_lite.cli import main as cli
 from toolr0_lite.config import ConfigError
@@ -109,10 +109,12 @@ def test_eval_of_a_run_with_a_damaged_state_is_one_line(one_iteration, tmp_path,
     assert err.count("\n") == 1 and "state.json is damaged" in err
 
 
-def test_gradient_checkpointing_may_be_turned_on_when_resuming_and_changes_no_record(one_iteration, tmp_path):
+def test_gradient_checkpointing_may_be_turned_on_when_resuming_and_changes_no_record(tmp_path, monkeypatch):
     """Out of memory in a phase (a long prompt's activations): resume with checkpointing on. It recomputes the same
     activations, so the run goes on as it would have: records and adapters equal a straight run without it."""
-    continued = copy_of(one_iteration, tmp_path)
+    rewards_that_move_the_weights(monkeypatch)
+    continued = tmp_path / "continued"
+    run_selfplay(load_config("tiny", out=str(continued)), log=lambda _: None)
     sets = ["generator.gradient_checkpointing=true", "solver.gradient_checkpointing=true"]
     run_selfplay(load_config("tiny", out=str(continued), iterations=2, sets=sets), log=lambda _: None)
     straight = tmp_path / "straight"
@@ -122,4 +124,5 @@ def test_gradient_checkpointing_may_be_turned_on_when_resuming_and_changes_no_re
         mine, theirs = (load_file(r / "iter_01" / role / "adapter_model.safetensors") for r in (continued, straight))
         assert mine.keys() == theirs.keys()
         assert all(torch.equal(mine[k], theirs[k]) for k in mine)
+        assert any(k.endswith("lora_B.weight") and mine[k].abs().sum() > 0 for k in mine)  # the weights did move
     assert load_config(path=continued / "config.yaml").solver.gradient_checkpointing

@@ -6,12 +6,14 @@ import signal
 import subprocess
 import sys
 import time
+import zlib
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
 import yaml
 
+from toolr0_lite import selfplay
 from toolr0_lite.config import ConfigError
 from toolr0_lite.models import RoleModel
 from toolr0_lite.rundir import RunDir, read_jsonl
@@ -119,6 +121,16 @@ def test_a_run_resumes_from_another_spelling_of_its_folder(tiny_run, monkeypatch
     monkeypatch.chdir(out.parent)
     run = run_selfplay(load_config("tiny", out=out.name))
     assert run.is_done("iter_00/solver")
+
+
+def rewards_that_move_the_weights(monkeypatch) -> None:
+    """The tiny model earns no reward, so its LoRA weights never move and a test comparing them sees nothing: give
+    each reward a term from its completion's checksum (the same text, the same term), so GRPO has spreads to follow."""
+    for reward in (selfplay.GeneratorReward, selfplay.SolverReward):
+        def spread(self, completions, *args, _real=reward.__call__, **kwargs):
+            rewards = _real(self, completions, *args, **kwargs)
+            return [r + zlib.crc32(str(c).encode()) % 5 / 4 for r, c in zip(rewards, completions)]
+        monkeypatch.setattr(reward, "__call__", spread)
 
 
 def _records(out: Path) -> dict:
