@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 import ablate_cpu  # noqa: E402
 import common  # noqa: E402
 import learn_cpu  # noqa: E402
-from test_selfplay import _records, rewards_that_move_the_weights  # noqa: E402
+from test_selfplay import TIMING, _records, rewards_that_move_the_weights  # noqa: E402
 
 from toolr0_lite.rundir import read_jsonl  # noqa: E402
 
@@ -211,19 +211,18 @@ def test_bench_cpu_speed_prints_only_the_chosen_figures(capsys, monkeypatch):
 
 def test_learn_trains_and_scores_on_one_copy_of_the_model_with_the_same_records(tmp_path, monkeypatch):
     """learn() hands its scoring model to self-play (one copy in memory, not two): the rows and records are those of
-    a learn() whose self-play loads a model of its own. The tiny model earns no reward, so its LoRA weights would
-    never move and any mix-up of weights would go unseen: each reward here gets a term from the text's checksum."""
+    a learn() whose self-play loads a model of its own, with rewards that move the weights (a mix-up would show)."""
     from toolr0_lite.models import RoleModel
     from toolr0_lite.selfplay import run_selfplay
 
     rewards_that_move_the_weights(monkeypatch)
     loads, real_load = [], RoleModel.load
     monkeypatch.setattr(RoleModel, "load", classmethod(lambda cls, config: loads.append(config) or real_load(config)))
-    timing = ("minutes", "memory", "seconds")
 
     def learned(folder: Path) -> tuple[list[dict], dict]:  # the rows, and every record of the run (TRL's losses too)
         got = common.learn(folder / "seed_0", 0, 2, {}, "tiny", log=lambda _: None)
-        return [{k: v for k, v in r.items() if not any(t in k for t in timing)} for r in got], _records(folder / "seed_0")
+        return [{k: v for k, v in r.items() if not any(t in k for t in (*TIMING, "minutes"))} for r in got], \
+            _records(folder / "seed_0")
 
     shared = learned(tmp_path / "shared")
     assert len(loads) == 1
