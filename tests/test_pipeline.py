@@ -16,6 +16,7 @@ from toolr0_lite.pipeline import (
     verify,
     verify_and_deduplicate,
     verify_candidates,
+    with_no_call_twins,
 )
 from toolr0_lite.records import Call, Spec, Task
 
@@ -168,3 +169,23 @@ def test_verify_and_deduplicate_accounts_for_every_candidate():
     assert [t.question for t in kept] == [sound_task().question, "Book a hotel room in Oslo for the big conference, please."]
     assert sorted(r.reason for r in rejected) == ["duplicate", "missing_blocks"]
     assert isinstance(check_candidate(good, Spec("weather", "single_turn", 1, 2)), Task)
+
+
+def test_a_no_call_twin_is_its_task_without_the_gold_tools():
+    two_calls = sound_task(question="Forecast for Oslo, then book a hotel there.", tools=[weather_tool(), hotel_tool(),
+                           _tool(name="get_time")], gold_calls=[Call("get_forecast", {"city": "Oslo"}),
+                           Call("book_hotel", {"city": "Oslo"})], spec=Spec("travel", "single_turn", 2, 3))  # fmt: skip
+    gold_only = sound_task(tools=[weather_tool()], spec=Spec("weather", "single_turn", 1, 1))
+    no_call = sound_task(gold_calls=[], spec=Spec("weather", "single_turn", 0, 2))
+    tasks = [sound_task(), two_calls, gold_only, no_call]
+    for i, task in enumerate(tasks):
+        task.id, task.difficulty = f"iter_01-{i:05d}", "hard"
+    out = with_no_call_twins(tasks)
+    assert [t.id for t in out] == ["iter_01-00000", "iter_01-00000-twin", "iter_01-00001", "iter_01-00001-twin",
+                                   "iter_01-00002", "iter_01-00003"]  # fmt: skip
+    twin, twin2 = out[1], out[3]
+    assert (twin.question, [t.name for t in twin.tools], twin.gold_calls) == (sound_task().question, ["book_hotel"], [])
+    assert [t.name for t in twin2.tools] == ["get_time"] and twin2.gold_calls == []
+    assert twin.spec == Spec("weather", "single_turn", 0, 1) and twin.difficulty == "hard"
+    assert verify(twin) is None and verify(twin2) is None  # a sound no-call task
+    assert [t.name for t in out[0].tools] == ["get_forecast", "book_hotel"] and out[0].gold_calls  # the task as it was

@@ -343,25 +343,27 @@ def test_a_trainer_with_other_batch_defaults_still_trains_the_kits_step(tmp_path
     assert args.generation_batch_size == 8 * 4  # one rollout call for four steps
 
 
+def script_candidates(monkeypatch, tasks) -> None:
+    """Synthesis samples these tasks' completions as its candidates instead of the tiny model's noise."""
+    from helpers import completion_of
+
+    def scripted(roles, config, run, iteration):
+        run.append("iter_00/candidates.jsonl", [{"index": i, "spec": asdict(t.spec), "text": completion_of(t),
+                                                 "completion_tokens": 1, "generator_reward": 1.0, "rank": 0}
+                                                for i, t in enumerate(tasks)])  # fmt: skip
+        return len(tasks)
+
+    monkeypatch.setattr(selfplay, "sample_candidates", scripted)
+
+
 def test_synthesis_can_drop_tasks_whose_gold_values_are_invented(tmp_path, monkeypatch):
-    from dataclasses import asdict
+    from helpers import sound_task
 
-    from helpers import completion_of, sound_task
-
-    from toolr0_lite import selfplay
-    from toolr0_lite.models import RoleModel
     from toolr0_lite.records import Call
 
     tasks = [sound_task(), sound_task(question="Will it rain in Bergen tomorrow and the day after that?",
                                       gold_calls=[Call("get_forecast", {"city": "Paris", "days": 2})])]  # fmt: skip
-
-    def scripted(roles, config, run, iteration):  # two sound candidates instead of the tiny model's noise
-        run.append("iter_00/candidates.jsonl", [{"index": i, "spec": asdict(t.spec), "text": completion_of(t),
-                                                 "completion_tokens": 1, "generator_reward": 1.0, "rank": 0}
-                                                for i, t in enumerate(tasks)])  # fmt: skip
-        return 2
-
-    monkeypatch.setattr(selfplay, "sample_candidates", scripted)
+    script_candidates(monkeypatch, tasks)
     config = load_config("tiny", out=str(tmp_path), synthesis={"require_grounded": True, "heldout": 0})
     run = RunDir(tmp_path)
     selected = selfplay.synthesize(RoleModel.load(config.model), config, run, 0, log=lambda _: None)
@@ -370,6 +372,30 @@ def test_synthesis_can_drop_tasks_whose_gold_values_are_invented(tmp_path, monke
     assert [t.question for t in selected if not t.id.startswith("exemplar")] == [tasks[0].question]
     synthesis = read_jsonl(run.path("metrics.jsonl"))[-1]
     assert (synthesis["verified_unique"], synthesis["ungrounded"], synthesis["agreed"]) == (2, 1, 1)
+
+
+def test_synthesis_can_add_no_call_twins_and_the_solver_trains_on_them(tmp_path, monkeypatch):
+    from helpers import sound_task
+
+    from toolr0_lite.records import Task
+
+    script_candidates(monkeypatch, [sound_task()])
+    config = load_config("tiny", out=str(tmp_path), synthesis={"no_call_twins": True, "heldout": 0, "min_tasks": 1})
+    run, lines = RunDir(tmp_path), []
+    roles = RoleModel.load(config.model)
+    training = selfplay.synthesize(roles, config, run, 0, log=lines.append)
+    written = [Task.from_dict(d) for d in read_jsonl(run.path("iter_00", "tasks.jsonl"))]
+    assert [(t.id, [x.name for x in t.tools], len(t.gold_calls)) for t in written] == [
+        ("iter_00-00000", ["get_forecast", "book_hotel"], 1), ("iter_00-00000-twin", ["book_hotel"], 0)]
+    assert training == written
+    synthesis = read_jsonl(run.path("metrics.jsonl"))[-1]
+    assert (synthesis["selected"], synthesis["no_call_twins"], synthesis["no_call_tasks"]) == (1, 1, 1)
+    assert "1 selected (+1 no-call twins)" in lines[-1]
+
+    rows = []
+    monkeypatch.setattr(selfplay, "train_role", lambda roles, role, r, *rest: rows.extend(r))
+    selfplay.solver_phase(roles, training, config, run, 0)
+    assert {r["gold_calls"] for r in rows} == {'[{"name": "get_forecast", "arguments": {"city": "Oslo", "days": 3}}]', "[]"}
 
 
 def test_solver_exemplar_off_leaves_the_generator_its_example():

@@ -1,5 +1,5 @@
 """From candidate tasks to the Solver's training set (docs/METHOD.md §5):
-verify → dedup → (grounding, an option) → agreement → curriculum.
+verify → dedup → (grounding, an option) → agreement → curriculum → (no-call twins, an option).
 
 Each stage is a pure function over records. Every candidate that drops out becomes a `Rejection` with a
 machine-readable reason, so nothing generated is lost. The frozen Solver's answers and difficulty labels
@@ -270,3 +270,30 @@ def _round_robin(by_domain: dict[str, list[Task]], k: int, rng: random.Random) -
             if by_domain[domain] and len(taken) < k:
                 taken.append(by_domain[domain].pop())
     return taken
+
+
+# ---------------------------------------------------------------- 5. no-call twins (kit, an option)
+
+
+def with_no_call_twins(tasks: Sequence[Task]) -> list[Task]:
+    """Each task followed by its no-call twin: the same request with the gold calls' tools taken off the menu.
+
+    What is left on the menu cannot serve the request (the frozen Solver chose the gold tools over it in the
+    agreement check), so the right answer is no call: the twin's gold list is empty. No-call tasks, and call
+    tasks whose menu holds only their gold tools, have no twin. A twin's id is its task's with "-twin" added.
+
+    >>> from toolr0_lite.records import Call, Tool
+    >>> menu = [Tool("convert_distance", "km to miles", {}), Tool("get_weather", "weather in a city", {})]
+    >>> task = Task("Convert 250 km to miles.", menu, [Call("convert_distance", {"km": 250})], id="iter_01-00018")
+    >>> [(t.id, [x.name for x in t.tools], len(t.gold_calls)) for t in with_no_call_twins([task])]
+    [('iter_01-00018', ['convert_distance', 'get_weather'], 1), ('iter_01-00018-twin', ['get_weather'], 0)]
+    """
+    out = []
+    for task in tasks:
+        out.append(task)
+        used = {c.name for c in task.gold_calls}
+        rest = [t for t in task.tools if t.name not in used]
+        if used and rest:
+            spec = task.spec and Spec(task.spec.domain, task.spec.context_type, 0, len(rest))
+            out.append(Task(task.question, rest, [], spec, difficulty=task.difficulty, id=f"{task.id}-twin"))
+    return out

@@ -46,13 +46,14 @@ def render_report(run_dir: str | Path, examples_per_band: int = 2) -> Path:
 
     lines = [f"# Self-play report: `{root.name}`", "", "![curriculum](curriculum.png)", "", "![report](report.png)", ""]
     lines += ["## Synthesis per iteration", "",
-              "| iteration | candidates | sound | held out | agreed | selected | + exemplars | no-call | easy / medium / hard | top reject reasons |",
-              "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+              "| iteration | candidates | sound | held out | agreed | selected | + exemplars | + no-call twins | no-call | easy / medium / hard | top reject reasons |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for m in (m for m in metrics if m.get("phase") == "synthesis"):
         mix = " / ".join(str(m["difficulty"].get(b, 0)) for b in DIFFICULTIES)
         reasons = ", ".join(f"{k} {v}" for k, v in list(m["reject_reasons"].items())[:3])
         lines.append(f"| {m['iteration']} | {m['candidates']} | {m['verified_unique']} | {m.get('heldout', 0)} | {m['agreed']} "
-                     f"| {m['selected']} | {m['topped_up_with_exemplars']} | {m['no_call_tasks']} | {mix} | {reasons} |")  # fmt: skip
+                     f"| {m['selected']} | {m['topped_up_with_exemplars']} | {m.get('no_call_twins', 0)} | {m['no_call_tasks']} | {mix} "
+                     f"| {reasons} |")  # fmt: skip
     generator = [m for m in metrics if m.get("phase") == "generator"]
     if generator:
         lines += ["", "## Generator reward terms (mean over its GRPO steps, per iteration)", "",

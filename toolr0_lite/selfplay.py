@@ -39,7 +39,13 @@ from toolr0_lite.distributed import (
 )
 from toolr0_lite.models import RoleModel, begun, without_template_bos
 from toolr0_lite.parsing import parse_generator_output
-from toolr0_lite.pipeline import agreement_filter, curriculum_select, grounding_filter, verify_and_deduplicate
+from toolr0_lite.pipeline import (
+    agreement_filter,
+    curriculum_select,
+    grounding_filter,
+    verify_and_deduplicate,
+    with_no_call_twins,
+)
 from toolr0_lite.prompts import (
     EXEMPLARS,
     difficulty_judge_messages,
@@ -327,20 +333,21 @@ def synthesize(roles: RoleModel, config: SelfPlayConfig, run: RunDir, iteration:
     label_difficulty(roles, agreed, config)
     selected = curriculum_select(agreed, s.tasks, s.mix, seed=config.seed + iteration)
     topped_up = exemplar_top_up(s.min_tasks - len(selected)) if s.on_too_few == "exemplars" else []
+    training = (with_no_call_twins(selected) if s.no_call_twins else selected) + topped_up
 
     rejects += ungrounded + disagreed
     run.write_jsonl(f"{name}/rejects.jsonl", [r.to_dict() for r in rejects])
     run.write_jsonl(f"{name}/probes.jsonl", [{"task_id": t.id, "agreement_answers": a} for t, a in zip(tasks, answers)])
-    run.write_jsonl(f"{name}/tasks.jsonl", [t.to_dict() for t in selected + topped_up])
+    run.write_jsonl(f"{name}/tasks.jsonl", [t.to_dict() for t in training])
     seconds = time.perf_counter() - start
     metrics = {
         "iteration": iteration, "phase": "synthesis", "candidates": len(candidates), "verified_unique": sound,
         "ungrounded": len(ungrounded), "heldout": grounded - len(tasks), "agreed": len(agreed), "selected": len(selected),
-        "topped_up_with_exemplars": len(topped_up),
+        "topped_up_with_exemplars": len(topped_up), "no_call_twins": len(training) - len(selected) - len(topped_up),
         "reject_reasons": dict(Counter(r.reason for r in rejects).most_common()),
-        "domains": dict(Counter(t.spec.domain for t in selected + topped_up if t.spec).most_common()),
-        "difficulty": dict(Counter(t.difficulty for t in selected + topped_up).most_common()),
-        "no_call_tasks": sum(not t.gold_calls for t in selected + topped_up),
+        "domains": dict(Counter(t.spec.domain for t in training if t.spec).most_common()),
+        "difficulty": dict(Counter(t.difficulty for t in training).most_common()),
+        "no_call_tasks": sum(not t.gold_calls for t in training),
         "candidates_by_rank": _by_rank(c.get("rank", 0) for c in candidates.values()),
         "seconds": round(seconds, 2), "generator_tokens_per_s": None if resumed else round(tokens / seconds, 1),
         "peak_memory_mib": peak_memory_mib(),
@@ -349,8 +356,8 @@ def synthesize(roles: RoleModel, config: SelfPlayConfig, run: RunDir, iteration:
     log(f"[{name}] synthesis: {len(candidates)} candidates → {sound} sound and unique"
         + (f" → {grounded} grounded" if s.require_grounded else "") + f" ({grounded - len(tasks)} held out) "
         f"→ {len(agreed)} agreed → {len(selected)} selected" + (f" (+{len(topped_up)} exemplars)" if topped_up else "")
-        + f"; rejects by reason: {metrics['reject_reasons']}")  # fmt: skip
-    return selected + topped_up
+        + (f" (+{metrics['no_call_twins']} no-call twins)" if s.no_call_twins else "") + f"; rejects by reason: {metrics['reject_reasons']}")  # fmt: skip
+    return training
 
 
 def agreement_answers(roles: RoleModel, tasks: list[Task], config: SelfPlayConfig, seed: int) -> list[list[str]]:

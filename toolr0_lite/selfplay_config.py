@@ -85,6 +85,8 @@ class SynthesisConfig:
     agreement_min: int = setting(2, "answers that must name the gold tools in order to keep a task (paper: 2)")
     agreement_temperature: float = setting(0.3, "'near-greedy' sampling of the agreement answers")
     mix: tuple[float, float, float] = setting((0.2, 0.5, 0.3), "easy / medium / hard shares of the curriculum")
+    no_call_twins: bool = setting(False, "after each selected call task, its no-call twin for the Solver: the request "
+                                  "with the gold tools taken off the menu, gold [] (kit; paper: none)")
     heldout: int = setting(16, "sound tasks of iteration 0 set aside as the held-out set (at most half)")
     min_tasks: int = setting(1, "fewer selected tasks than this is 'too few'")
     on_too_few: str = setting("skip", "then: skip the Solver phase, stop the run, or top up with the exemplars")
