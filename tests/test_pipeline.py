@@ -171,7 +171,7 @@ def test_verify_and_deduplicate_accounts_for_every_candidate():
     assert isinstance(check_candidate(good, Spec("weather", "single_turn", 1, 2)), Task)
 
 
-def test_a_no_call_twin_is_its_task_without_the_gold_tools():
+def test_a_no_call_twin_is_its_task_without_the_gold_tools_unless_the_solver_reached_for_a_tool_left():
     two_calls = sound_task(question="Forecast for Oslo, then book a hotel there.", tools=[weather_tool(), hotel_tool(),
                            _tool(name="get_time")], gold_calls=[Call("get_forecast", {"city": "Oslo"}),
                            Call("book_hotel", {"city": "Oslo"})], spec=Spec("travel", "single_turn", 2, 3))  # fmt: skip
@@ -189,3 +189,11 @@ def test_a_no_call_twin_is_its_task_without_the_gold_tools():
     assert twin.spec == Spec("weather", "single_turn", 0, 1) and twin.difficulty == "hard"
     assert verify(twin) is None and verify(twin2) is None  # a sound no-call task
     assert [t.name for t in out[0].tools] == ["get_forecast", "book_hotel"] and out[0].gold_calls  # the task as it was
+
+    def answer(task):  # the Solver naming the gold tools only
+        return "<tool_call_answer>" + completion_of(task).split("<tool_call_answer>")[1]
+
+    reached = '<tool_call_answer>[{"name": "get_time", "arguments": {}}]</tool_call_answer>'
+    answers = {"iter_01-00000": [answer(tasks[0]), "no answer"], "iter_01-00001": [answer(two_calls), reached]}
+    assert [t.id for t in with_no_call_twins(tasks, answers)] == ["iter_01-00000", "iter_01-00000-twin",
+                                                                  "iter_01-00001", "iter_01-00002", "iter_01-00003"]  # fmt: skip

@@ -15,7 +15,7 @@ import random
 import re
 from collections import defaultdict
 from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 from toolr0_lite.parsing import parse_generator_output, parse_solver_output
 from toolr0_lite.prompts import DIFFICULTIES, is_prompt_echo
@@ -275,25 +275,32 @@ def _round_robin(by_domain: dict[str, list[Task]], k: int, rng: random.Random) -
 # ---------------------------------------------------------------- 5. no-call twins (kit, an option)
 
 
-def with_no_call_twins(tasks: Sequence[Task]) -> list[Task]:
+def with_no_call_twins(tasks: Sequence[Task], answers: Mapping[str, Sequence[str]] | None = None) -> list[Task]:
     """Each task followed by its no-call twin: the same request with the gold calls' tools taken off the menu.
 
-    What is left on the menu cannot serve the request (the frozen Solver chose the gold tools over it in the
-    agreement check), so the right answer is no call: the twin's gold list is empty. No-call tasks, and call
-    tasks whose menu holds only their gold tools, have no twin. A twin's id is its task's with "-twin" added.
+    The right answer to the twin is no call (gold `[]`) when what is left cannot serve the request. The
+    Generator's other tools are meant as distractors but sometimes could serve it ("get_news" beside the gold
+    "search_news"), so a task whose frozen-Solver agreement answers (`answers`, by task id) ever called a tool
+    that stays on the menu gets no twin. No-call tasks, and call tasks whose menu holds only their gold tools,
+    have none either. A twin's id is its task's with "-twin" added.
 
     >>> from toolr0_lite.records import Call, Tool
     >>> menu = [Tool("convert_distance", "km to miles", {}), Tool("get_weather", "weather in a city", {})]
     >>> task = Task("Convert 250 km to miles.", menu, [Call("convert_distance", {"km": 250})], id="iter_01-00018")
     >>> [(t.id, [x.name for x in t.tools], len(t.gold_calls)) for t in with_no_call_twins([task])]
     [('iter_01-00018', ['convert_distance', 'get_weather'], 1), ('iter_01-00018-twin', ['get_weather'], 0)]
+    >>> reached = '<tool_call_answer>[{"name": "get_weather", "arguments": {}}]</tool_call_answer>'
+    >>> len(with_no_call_twins([task], {"iter_01-00018": [reached]}))
+    1
     """
+    answers = answers or {}
     out = []
     for task in tasks:
         out.append(task)
         used = {c.name for c in task.gold_calls}
         rest = [t for t in task.tools if t.name not in used]
-        if used and rest:
+        reached = {c.name for a in answers.get(task.id, ()) for c in parse_solver_output(a).calls or []}
+        if used and rest and not reached & {t.name for t in rest}:
             spec = task.spec and Spec(task.spec.domain, task.spec.context_type, 0, len(rest))
             out.append(Task(task.question, rest, [], spec, difficulty=task.difficulty, id=f"{task.id}-twin"))
     return out

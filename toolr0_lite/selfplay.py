@@ -333,7 +333,8 @@ def synthesize(roles: RoleModel, config: SelfPlayConfig, run: RunDir, iteration:
     label_difficulty(roles, agreed, config)
     selected = curriculum_select(agreed, s.tasks, s.mix, seed=config.seed + iteration)
     topped_up = exemplar_top_up(s.min_tasks - len(selected)) if s.on_too_few == "exemplars" else []
-    training = (with_no_call_twins(selected) if s.no_call_twins else selected) + topped_up
+    by_id = {t.id: a for t, a in zip(tasks, answers)}
+    training = (with_no_call_twins(selected, by_id) if s.no_call_twins else selected) + topped_up
 
     rejects += ungrounded + disagreed
     run.write_jsonl(f"{name}/rejects.jsonl", [r.to_dict() for r in rejects])
