@@ -241,6 +241,7 @@ def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = 
     items = sizes["bfcl_items"] if bfcl_items is None else bfcl_items
     eval_config = EvalConfig(limit=items or None, seed=0, max_new_tokens=sizes["bfcl_tokens"],
                              exemplars=config.solver_shows_example, think_prefill=config.solver_think_prefill,
+                             example_pair=config.solver_example_pair,
                              prompt=prompt)  # fmt: skip
     mode = "" if prompt == "kit" else f"_{prompt}"  # the kit prompt's folders keep their earlier names
 

@@ -42,7 +42,7 @@ from typing import Callable
 from toolr0_lite.config import run_entry_point
 from toolr0_lite.evaluate import heldout_record
 from toolr0_lite.parsing import parse_generator_output, parse_solver_output
-from toolr0_lite.prompts import EXEMPLARS, solver_example
+from toolr0_lite.prompts import EXEMPLARS, solver_examples
 from toolr0_lite.records import Call, Task
 from toolr0_lite.rewards import (
     call_score,
@@ -213,23 +213,25 @@ def heldout_report(tasks: list[Task], folder: Path, answers: dict[str, dict],
         shown = ", ".join(f"{k} {reasons[k]}" for k in REASONS if reasons[k])
         print(f"  {group}: {len(mine)} tasks, mean r_S {sum(r['reward'] for r in mine) / len(mine):.3f}; {shown}; "
               f"a worked example's reasoning copied in {sum(copies_exemplar(r['raw']) for r in mine)}")
-    settings = folder / "settings.json"
-    if settings.is_file() and json.loads(settings.read_text()).get("exemplars"):
-        by_example_kind(tasks, answers, reference)
+    settings = json.loads((folder / "settings.json").read_text()) if (folder / "settings.json").is_file() else {}
+    if settings.get("exemplars"):
+        by_example_kind(tasks, answers, reference, settings.get("example_pair", False))
 
 
 def by_example_kind(tasks: list[Task], answers: dict[str, dict],
-                    reference: tuple[Path, dict[str, dict]] | None = None) -> None:  # fmt: skip
-    """The held-out answers split by the worked example each prompt showed (task i of the held-out file is shown
-    `solver_example(task, i)`, as `evaluate` asks): mean r_S, answers with no call, the change against `reference`."""
+                    reference: tuple[Path, dict[str, dict]] | None = None, pair: bool = False) -> None:  # fmt: skip
+    """The held-out answers split by the worked example each prompt showed last (task i of the held-out file is
+    shown `solver_examples(task, i, pair)`, as `evaluate` asks): mean r_S, answers with no call, the change against
+    `reference`."""
     by_id = {t.id: t for t in tasks}
-    for kind, calls in (("a call example", True), ("a no-call example", False)):
-        ids = {t.id for i, t in enumerate(tasks) if bool(solver_example(t, i)[0].gold_calls) == calls}
+    last = "last " if pair else ""
+    for kind, calls in ((f"a call example {last}", True), (f"a no-call example {last}", False)):
+        ids = {t.id for i, t in enumerate(tasks) if bool(solver_examples(t, i, pair)[-1][0].gold_calls) == calls}
         mine = {k: r for k, r in answers.items() if k in ids}
         if not mine:
             continue
         declined = sum(parse_solver_output(r["raw"]).calls == [] for r in mine.values())
-        line = (f"  shown {kind}: {len(mine)} tasks ({sum(not t.gold_calls for t in tasks if t.id in mine)} no-call), "
+        line = (f"  shown {kind.strip()}: {len(mine)} tasks ({sum(not t.gold_calls for t in tasks if t.id in mine)} no-call), "
                 f"mean r_S {sum(r['reward'] for r in mine.values()) / len(mine):.3f}, answered no call {declined}")
         if reference is not None:
             line += "; " + paired_change({k: r for k, r in reference[1].items() if k in ids}, mine, by_id)

@@ -130,7 +130,8 @@ def test_eval_settings_changes_are_refused(tiny_run, tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [({"categories": ["live_simpel"]}, "not BFCL categories"), ({"limit": 0}, "limit"), ({"max_new_tokens": 0}, "max_new_tokens"),
-     ({"prompt": "leaderboard"}, "prompt: 'leaderboard'; use kit or bfcl")],
+     ({"prompt": "leaderboard"}, "prompt: 'leaderboard'; use kit or bfcl"),
+     ({"example_pair": True, "exemplars": False}, "example_pair: the prompt shows no solved example")],
 )  # fmt: skip
 def test_bad_eval_settings(kwargs, message):
     with pytest.raises(ConfigError, match=message):

@@ -63,3 +63,16 @@ def test_solver_exemplar_is_a_prior_solved_turn_from_another_domain():
     assert "<tool_call_answer>" in messages[2]["content"] and "weather" not in messages[1]["content"].lower()
     assert solver_messages(task)[-1] == messages[-1]
     assert {solver_messages(task, i)[1]["content"] for i in range(4)} != {messages[1]["content"]}
+
+
+def test_an_example_pair_shows_a_call_and_a_no_call_example_each_last_in_turn():
+    task = sound_task()
+    for i in range(6):
+        messages = solver_messages(task, i, example_pair=True)
+        assert [m["role"] for m in messages] == ["system", "user", "assistant", "user", "assistant", "user"]
+        answers = [messages[2]["content"], messages[4]["content"]]
+        kinds = ["<tool_call_answer>[]</tool_call_answer>" in a for a in answers]  # a no-call example's answer
+        assert sorted(kinds) == [False, True] and kinds[-1] == (i % 2 == 0)
+        assert "weather" not in (messages[1]["content"] + messages[3]["content"]).lower()  # never the task's domain
+        assert messages[-1] == solver_messages(task, i)[-1]
+    assert len({solver_messages(task, i, example_pair=True)[3]["content"] for i in range(6)}) > 1  # they rotate

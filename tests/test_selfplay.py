@@ -15,6 +15,7 @@ import yaml
 
 from toolr0_lite import selfplay
 from toolr0_lite.config import ConfigError
+from toolr0_lite.config import to_dict as config_dict
 from toolr0_lite.models import RoleModel
 from toolr0_lite.rundir import RunDir, read_jsonl
 from toolr0_lite.selfplay import run_selfplay
@@ -193,6 +194,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, tiny_run):
         ({"rewards": {"sigma": 0}}, "rewards.sigma"),
         ({"rewards": {"band": [0.9, 0.1]}}, "rewards.band"),
         ({"exemplars": "yes"}, "exemplars"),
+        ({"solver_example_pair": True, "solver_exemplar": False}, "solver_example_pair: the Solver's prompt shows no example"),
     ],
 )
 def test_bad_configs_fail_before_any_model_loads(overrides, message):
@@ -435,3 +437,22 @@ def test_the_think_prefill_reaches_trl_as_text_and_the_rewards_read_the_whole_an
     assert [r["text"] for r in rollouts] == ["<think>" + c for c in completions]
     assert all(r["reward"] == r["format"] + r["accuracy"] for r in rollouts)
     assert rollouts[0]["gold_calls"] == [asdict(c) for c in sound_task().gold_calls] and rollouts[0]["task"] == 0
+
+
+def test_the_example_pair_reaches_the_solvers_training_and_the_runs_evaluation(tmp_path, monkeypatch):
+    from helpers import sound_task
+
+    from toolr0_lite import evaluate
+    from toolr0_lite.prompts import solver_messages
+
+    config = load_config("tiny", out=str(tmp_path), solver_example_pair=True)
+    assert selfplay.solver_prompt(config, sound_task(), 3) == solver_messages(sound_task(), 3, example_pair=True)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config_dict(config)))
+    (tmp_path / "heldout.jsonl").write_text("")
+    seen = []
+    monkeypatch.setattr(evaluate, "latest_solver", lambda root: root / "iter_00" / "solver")
+    monkeypatch.setattr(evaluate, "_check_bfcl", lambda config: None)
+    monkeypatch.setattr(evaluate, "evaluate", lambda roles, out, config, *rest: seen.append(config) or {})
+    evaluate.evaluate_run(tmp_path, evaluate.EvalConfig(), log=lambda _: None)
+    assert seen[0].example_pair and seen[0].exemplars
+    assert evaluate.prompt_of(sound_task(), "heldout", seen[0], 3) == solver_messages(sound_task(), 3, example_pair=True)

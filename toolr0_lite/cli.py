@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--base", action="store_true", help="also score the base model without the adapter")
     ev.add_argument("--no-exemplar", action="store_true", help="with --model: no solved example in the prompt")
     ev.add_argument("--think-prefill", action="store_true", help="with --model: begin each answer with <think>")
+    ev.add_argument("--example-pair", action="store_true", help="with --model: a call and a no-call solved example")
     ev.add_argument("--max-new-tokens", type=int, default=256)
     ev.add_argument("--max-batch-tokens", type=int, metavar="N",
                     help="with --model: rows × tokens per generate call (default 16384; a big GPU takes far more)")
@@ -111,7 +112,7 @@ def _eval(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error("give a run directory or --model, not both")
     categories = list(NON_LIVE) if args.categories is None else expand_categories([c for c in args.categories if c != "none"])
     config = EvalConfig(categories=categories, prompt=args.prompt, limit=args.limit, base=args.base,
-                        exemplars=not args.no_exemplar, think_prefill=args.think_prefill,
+                        exemplars=not args.no_exemplar, think_prefill=args.think_prefill, example_pair=args.example_pair,
                         max_new_tokens=args.max_new_tokens)  # fmt: skip
     tasks = None
     if args.tasks:

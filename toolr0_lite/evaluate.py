@@ -59,6 +59,7 @@ class EvalConfig:
     base: bool = False  # also score the base model (always, when there is no adapter)
     exemplars: bool = True  # one solved example in the prompt, as the Solver was trained with exemplars on
     think_prefill: bool = False  # the kit prompt's answer begun with <think>, as the Solver was trained with it on
+    example_pair: bool = False  # with exemplars, a call and a no-call example, as with solver_example_pair on
     max_new_tokens: int = 256
     # prompts per generate call and per resumable write; None: 32 on a CPU (a write every few minutes), 512 on a
     # GPU, where narrow calls leave it idle (an H200 took 11 s per 32 BFCL items, launch-bound): there the width
@@ -76,6 +77,8 @@ class EvalConfig:
             raise ConfigError("limit: must be >= 1 (or leave it out for every item)")
         if self.max_new_tokens < 1 or (self.chunk is not None and self.chunk < 1):
             raise ConfigError("max_new_tokens and chunk: must be >= 1")
+        if self.example_pair and not self.exemplars:
+            raise ConfigError("example_pair: the prompt shows no solved example; drop --no-exemplar or --example-pair")
 
 
 # ---------------------------------------------------------------- one record per answer
@@ -205,7 +208,7 @@ def prompt_of(item: BfclItem | Task, benchmark: str, config: EvalConfig, index: 
     if benchmark == "bfcl" and config.prompt == "bfcl":
         return bfcl_messages(item)
     task = item.to_task() if benchmark == "bfcl" else item
-    return solver_messages(task, index if config.exemplars else None, config.think_prefill)
+    return solver_messages(task, index if config.exemplars else None, config.think_prefill, config.example_pair)
 
 
 def evaluate(roles: RoleModel, out_dir: str | Path, config: EvalConfig, adapter: str | Path | None = None,
@@ -218,7 +221,8 @@ def evaluate(roles: RoleModel, out_dir: str | Path, config: EvalConfig, adapter:
     log = log if out.writer else (lambda _: None)
     settings = {"max_new_tokens": config.max_new_tokens, "exemplars": config.exemplars, "prompt": config.prompt,
                 "adapter": str(adapter) if adapter else None, "model": roles.config.source,
-                **({"think_prefill": True} if config.think_prefill else {})}  # only when on: older folders still resume
+                **({"think_prefill": True} if config.think_prefill else {}),  # only when on: older folders still resume
+                **({"example_pair": True} if config.example_pair else {})}  # fmt: skip
     settings_path = out.path("settings.json")
     if settings_path.exists() and json.loads(settings_path.read_text()) != settings:
         raise ConfigError(f"{out.root} holds results made with other settings ({settings_path}); use another --out")
@@ -271,7 +275,8 @@ def evaluate_run(run_dir: str | Path, config: EvalConfig, out: str | Path | None
     if adapter is None:
         raise ConfigError(f"{root} has no finished Solver phase yet; run it further, or evaluate the base with --model")
     # prompt as the run trained; the caller's config stays as it was
-    config = replace(config, exemplars=run_config.solver_shows_example, think_prefill=run_config.solver_think_prefill)
+    config = replace(config, exemplars=run_config.solver_shows_example, think_prefill=run_config.solver_think_prefill,
+                     example_pair=run_config.solver_example_pair)  # fmt: skip
     heldout = tasks if tasks is not None else [Task.from_dict(d) for d in read_jsonl(root / "heldout.jsonl")]
     if not heldout:
         log(f"toolr0_lite: {root} has no held-out tasks (the Generator wrote none sound in iteration 0); BFCL only")

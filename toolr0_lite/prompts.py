@@ -186,25 +186,37 @@ def solver_completion(task: Task, think: str = "") -> str:
     return f"<think> {think} </think>\n<tool_call_answer>{_calls_json(task.gold_calls)}</tool_call_answer>"
 
 
-def solver_example(task: Task, exemplar_index: int) -> tuple[Task, str]:
-    """The solved example (task, reasoning) shown before `task`: exemplars of other domains and questions in turn."""
+def solver_examples(task: Task, exemplar_index: int, pair: bool = False) -> list[tuple[Task, str]]:
+    """The solved examples (task, reasoning) shown before `task`, exemplars of other domains and questions in
+    turn: one, of either kind; with `pair`, one call and one no-call example, each kind last every other index.
+
+    >>> [bool(t.gold_calls) for t, _ in solver_examples(EXEMPLARS[0][0], 1, pair=True)]
+    [False, True]
+    """
     domain = task.spec.domain if task.spec else None
     pool = [(t, th) for t, th in EXEMPLARS if t.question != task.question and t.spec.domain != domain]
-    return pool[exemplar_index % len(pool)]
+    if not pair:
+        return [pool[exemplar_index % len(pool)]]
+    calls = [e for e in pool if e[0].gold_calls] or [e for e in EXEMPLARS if e[0].gold_calls]
+    no_calls = [e for e in pool if not e[0].gold_calls] or [e for e in EXEMPLARS if not e[0].gold_calls]
+    two = [calls[exemplar_index % len(calls)], no_calls[exemplar_index % len(no_calls)]]
+    return two[::-1] if exemplar_index % 2 else two
 
 
 THINK_PREFILL = "<think>"
 
 
-def solver_messages(task: Task, exemplar_index: int | None = None, think_prefill: bool = False) -> Messages:
-    """The Solver prompt: the request and the tool menu; with `exemplar_index`, one solved example first; with
-    `think_prefill`, the answer begun as `<think>`, an assistant turn for the model to continue.
+def solver_messages(
+    task: Task, exemplar_index: int | None = None, think_prefill: bool = False, example_pair: bool = False
+) -> Messages:
+    """The Solver prompt: the request and the tool menu; with `exemplar_index`, one solved example first (two
+    with `example_pair`, `solver_examples`); with `think_prefill`, the answer begun as `<think>`, an assistant
+    turn for the model to continue.
 
     SmolLM2-135M wrote the answer tags in 0 of 8 samples without the example and in 5 of 8 with it.
     """
     messages = [{"role": "system", "content": SOLVER_SYSTEM}]
-    if exemplar_index is not None:
-        example, think = solver_example(task, exemplar_index)
+    for example, think in solver_examples(task, exemplar_index, example_pair) if exemplar_index is not None else []:
         messages += [
             {"role": "user", "content": solver_user_turn(example.question, example.tools)},
             {"role": "assistant", "content": solver_completion(example, think)},

@@ -123,6 +123,9 @@ class SelfPlayConfig:
     solver_exemplar: bool = setting(True, "with exemplars on, the Solver's prompt shows one too (training, probes, "
                                     "evaluation); false: the Generator's only. A 0.5B Solver copied its example's "
                                     "kind, answering no call to call items only when shown a no-call example")
+    solver_example_pair: bool = setting(False, "with the Solver's example on, show two: a call and a no-call example, "
+                                        "each kind last every other prompt (kit). A lone example's kind is a cue "
+                                        "a 0.5B Solver follows over its menu")
     solver_think_prefill: bool = setting(False, "begin every Solver answer with <think> (kit; paper: the model "
                                          "opens it). r_S pays accuracy only after a <think> block, and a 0.5B "
                                          "Solver without an example opened none in 48 answers")
@@ -142,6 +145,9 @@ class SelfPlayConfig:
             raise ConfigError("iterations: must be >= 1")
         if self.report_to not in ("none", "tensorboard", "wandb"):
             raise ConfigError(f"report_to: {self.report_to!r}; use none, tensorboard or wandb")
+        if self.solver_example_pair and not self.solver_shows_example:
+            raise ConfigError("solver_example_pair: the Solver's prompt shows no example; set exemplars and "
+                              "solver_exemplar true, or solver_example_pair false")  # fmt: skip
 
 
 def load_config(preset: str | None = None, path: str | Path | None = None, sets: list[str] | None = None,
