@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="toolr0-lite", description="Tool-R0 self-play on one GPU.")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run or resume self-play")
-    run.add_argument("config", help="a YAML config file, or a preset name: tiny, small_cpu, colab_t4, paper")
+    run.add_argument("config", help="a YAML config file, or a preset name: tiny, small_cpu, qwen05_cpu, colab_t4, paper")
     run.add_argument("--iterations", type=int, help="override the number of iterations (raise it to continue a run)")
     run.add_argument("--out", help="the run directory (an existing one is resumed)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
