@@ -49,6 +49,13 @@ def test_a_branch_with_the_sources_settings_repeats_its_records(source, tmp_path
     assert _records(branch) == _records(source)
 
 
+def test_a_branch_named_by_a_relative_path_runs_from_any_folder(source, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli(["branch", str(source), "iter_00/synthesis", "--out", "branch"]) == 0
+    monkeypatch.chdir(source)  # elsewhere: the config still names the branch's own folder
+    assert load_config(path=tmp_path / "branch" / "config.yaml").out == str(tmp_path / "branch")
+
+
 @pytest.mark.parametrize("args, message", [
     (["iter_00/probe"], "'iter_00/probe' is not a finished phase of"),
     (["iter_00/synthesis", "--set", "solver.learning_rat=1"], "unknown key(s) learning_rat"),
