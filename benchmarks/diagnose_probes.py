@@ -224,14 +224,14 @@ def by_example_kind(tasks: list[Task], answers: dict[str, dict],
     shown `solver_examples(task, i, pair)`, as `evaluate` asks): mean r_S, answers with no call, the change against
     `reference`."""
     by_id = {t.id: t for t in tasks}
-    last = "last " if pair else ""
-    for kind, calls in ((f"a call example {last}", True), (f"a no-call example {last}", False)):
+    last = " last" if pair else ""
+    for kind, calls in ((f"a call example{last}", True), (f"a no-call example{last}", False)):
         ids = {t.id for i, t in enumerate(tasks) if bool(solver_examples(t, i, pair)[-1][0].gold_calls) == calls}
         mine = {k: r for k, r in answers.items() if k in ids}
         if not mine:
             continue
         declined = sum(parse_solver_output(r["raw"]).calls == [] for r in mine.values())
-        line = (f"  shown {kind.strip()}: {len(mine)} tasks ({sum(not t.gold_calls for t in tasks if t.id in mine)} no-call), "
+        line = (f"  shown {kind}: {len(mine)} tasks ({sum(not t.gold_calls for t in tasks if t.id in mine)} no-call), "
                 f"mean r_S {sum(r['reward'] for r in mine.values()) / len(mine):.3f}, answered no call {declined}")
         if reference is not None:
             line += "; " + paired_change({k: r for k, r in reference[1].items() if k in ids}, mine, by_id)

@@ -357,7 +357,8 @@ def synthesize(roles: RoleModel, config: SelfPlayConfig, run: RunDir, iteration:
     log(f"[{name}] synthesis: {len(candidates)} candidates → {sound} sound and unique"
         + (f" → {grounded} grounded" if s.require_grounded else "") + f" ({grounded - len(tasks)} held out) "
         f"→ {len(agreed)} agreed → {len(selected)} selected" + (f" (+{len(topped_up)} exemplars)" if topped_up else "")
-        + (f" (+{metrics['no_call_twins']} no-call twins)" if s.no_call_twins else "") + f"; rejects by reason: {metrics['reject_reasons']}")  # fmt: skip
+        + (f" (+{metrics['no_call_twins']} no-call twins)" if s.no_call_twins else "")
+        + f"; rejects by reason: {metrics['reject_reasons']}")  # fmt: skip
     return training
 
 
