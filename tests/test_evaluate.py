@@ -154,6 +154,16 @@ def test_cli_eval_with_a_model_and_a_task_file(tmp_path, capsys):
     assert main(["eval", "--model", "tiny", "--tasks", str(tmp_path / "missing.jsonl")]) == 2
 
 
+def test_nothing_to_score_is_one_line_before_any_model_loads(tiny_run, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(RoleModel, "load", lambda *a, **k: pytest.fail("a model loaded with nothing to score"))
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    for args in ([str(tiny_run), "--tasks", str(empty)], ["--model", "tiny"], ["--model", "tiny", "--tasks", str(empty)]):
+        assert main(["eval", *args, "--categories", "none", "--out", str(tmp_path / "e")]) == 2
+        assert "nothing to score; give --tasks FILE" in capsys.readouterr().err
+    assert not (tmp_path / "e").exists()
+
+
 def test_set_aside_heldout_is_seeded_disjoint_and_at_most_half(tmp_path):
     run = RunDir(tmp_path)
     tasks = [sound_task(id=f"t{i}", gold_calls=[Call("get_forecast", {"city": "Oslo", "days": i})]) for i in range(10)]

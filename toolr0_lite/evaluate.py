@@ -278,6 +278,8 @@ def evaluate_run(run_dir: str | Path, config: EvalConfig, out: str | Path | None
     config = replace(config, exemplars=run_config.solver_shows_example, think_prefill=run_config.solver_think_prefill,
                      example_pair=run_config.solver_example_pair)  # fmt: skip
     heldout = tasks if tasks is not None else [Task.from_dict(d) for d in read_jsonl(root / "heldout.jsonl")]
+    _check_something_to_score(config, heldout, f"{root} has no held-out tasks (the Generator wrote none sound in "
+                                                "iteration 0)")  # fmt: skip
     if not heldout:
         log(f"toolr0_lite: {root} has no held-out tasks (the Generator wrote none sound in iteration 0); BFCL only")
     _check_bfcl(config)
@@ -296,6 +298,13 @@ def adapter_model_config(source: str, adapter: str | Path | None) -> ModelConfig
     saved = json.loads(path.read_text())
     return ModelConfig(source=source, lora_r=saved["r"], lora_alpha=saved["lora_alpha"],
                        target_modules=sorted(saved["target_modules"]))  # fmt: skip
+
+
+def _check_something_to_score(config: EvalConfig, tasks: list[Task] | None, no_tasks: str) -> None:
+    """Fail before any model loads when neither held-out tasks nor BFCL categories are given: nothing to score."""
+    if not tasks and not config.categories:
+        raise ConfigError(f"{no_tasks} and no BFCL categories are asked for: nothing to score; give --tasks FILE "
+                          "(a JSONL of tasks) or BFCL --categories")  # fmt: skip
 
 
 def _check_bfcl(config: EvalConfig) -> None:
@@ -317,6 +326,7 @@ def evaluate_model(source: str, config: EvalConfig, out: str | Path, adapter: st
     if max_batch_tokens is not None:
         model_config = replace(model_config, max_batch_tokens=max_batch_tokens)
     model_config.check()
+    _check_something_to_score(config, tasks, "no tasks are given")
     _check_bfcl(config)
     join_launch()
     return evaluate(RoleModel.load(model_config), out, config, adapter, tasks, log)
