@@ -124,6 +124,19 @@ def test_a_run_resumes_from_another_spelling_of_its_folder(tiny_run, monkeypatch
     assert run.is_done("iter_00/solver")
 
 
+def test_a_runs_own_config_names_its_folder_from_any_working_folder(tmp_path, monkeypatch):
+    # a run started with a relative out (runs/a) keeps it in its config.yaml; run from elsewhere, that file
+    # must still name the run's folder, not a new runs/a under the working folder
+    run = tmp_path / "runs" / "a"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(yaml.safe_dump(config_dict(load_config("tiny", out="runs/a"))))
+    monkeypatch.chdir(tmp_path / "runs")
+    assert load_config(path=run / "config.yaml").out == "runs/a"  # a config file, not a run: its out is the user's
+    (run / "state.json").write_text("{}")
+    assert load_config(path=run / "config.yaml").out == str(run)
+    assert load_config(path=run / "config.yaml", out="elsewhere").out == "elsewhere"  # --out still wins
+
+
 def rewards_that_move_the_weights(monkeypatch) -> None:
     """The tiny model earns no reward, so its LoRA weights never move and a test comparing them sees nothing: give
     each reward a term from its completion's checksum (the same text, the same term), so GRPO has spreads to follow."""

@@ -133,7 +133,8 @@ class SelfPlayConfig:
     seed: int = setting(0, "seeds the specs, sampling and TRL")
     report_to: str = setting("none", "passed to TRL: none, tensorboard or wandb")
     verbose: bool = setting(False, "print TRL's whole log dictionary each step (metrics.jsonl always has it)")
-    out: str = setting("runs/toolr0", "the run directory (an existing one is resumed)")
+    out: str = setting("runs/toolr0", "the run directory (an existing one is resumed; run a run's own config.yaml "
+                       "and its folder is the run, from any working folder)")
 
     @property
     def solver_shows_example(self) -> bool:
@@ -163,6 +164,8 @@ def load_config(preset: str | None = None, path: str | Path | None = None, sets:
         data = merge_settings(data, load_yaml(file) or {})
     if path is not None:
         data = merge_settings(data, load_yaml(path) or {})
+        if _is_run_config(path):  # a run's own config: the run is where the file is, from any working folder
+            data["out"] = str(Path(path).resolve().parent)
     data = merge_settings(data, parse_sets(sets or []))
     data = merge_settings(data, {k: v for k, v in overrides.items() if v is not None})
     config = from_dict(SelfPlayConfig, data, "")
@@ -173,6 +176,12 @@ def load_config(preset: str | None = None, path: str | Path | None = None, sets:
                 raise ConfigError(f"{name}.beta: a KL reference needs a second adapter, which the Unsloth backend does "
                                   "not hold; set model.backend: peft, or beta: 0")  # fmt: skip
     return config
+
+
+def _is_run_config(path: str | Path) -> bool:
+    """Whether `path` is the config.yaml a run wrote into its own folder (beside its state.json)."""
+    path = Path(path)
+    return path.name == "config.yaml" and (path.parent / "state.json").is_file()
 
 
 def merge_settings(base: dict, extra: Any) -> dict:
