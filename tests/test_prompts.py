@@ -14,6 +14,7 @@ from toolr0_lite.prompts import (
     parse_difficulty,
     pick_exemplar,
     semantic_judge_messages,
+    solver_examples,
     solver_messages,
 )
 from toolr0_lite.records import Spec
@@ -76,3 +77,14 @@ def test_an_example_pair_shows_a_call_and_a_no_call_example_each_last_in_turn():
         assert "weather" not in (messages[1]["content"] + messages[3]["content"]).lower()  # never the task's domain
         assert messages[-1] == solver_messages(task, i)[-1]
     assert len({solver_messages(task, i, example_pair=True)[3]["content"] for i in range(6)}) > 1  # they rotate
+
+
+def test_each_kind_of_the_pair_rotates_through_its_examples_in_each_place():
+    # With two no-call exemplars, indexing by the task's place would show the same one whenever a no-call example
+    # is last: a single sentence to copy (the trained 0.5B Solver declined by copying it 23 times of 24).
+    task = sound_task()  # weather: every exemplar of another domain may be shown
+    for last in (0, 1):  # the no-call example last (even places), the call example last (odd)
+        shown = [solver_examples(task, i, pair=True) for i in range(last, 16, 2)]
+        for kind in (True, False):
+            pool = {t.question for t, _ in EXEMPLARS if bool(t.gold_calls) == kind and t.spec.domain != "weather"}
+            assert {t.question for pair in shown for t, _ in pair if bool(t.gold_calls) == kind} == pool

@@ -199,7 +199,8 @@ def solver_examples(task: Task, exemplar_index: int, pair: bool = False) -> list
         return [pool[exemplar_index % len(pool)]]
     calls = [e for e in pool if e[0].gold_calls] or [e for e in EXEMPLARS if e[0].gold_calls]
     no_calls = [e for e in pool if not e[0].gold_calls] or [e for e in EXEMPLARS if not e[0].gold_calls]
-    two = [calls[exemplar_index % len(calls)], no_calls[exemplar_index % len(no_calls)]]
+    turn = exemplar_index // 2  # each kind rotates at each place: indexed by `exemplar_index`, the no-call example
+    two = [calls[turn % len(calls)], no_calls[turn % len(no_calls)]]  # last would always be the same of two
     return two[::-1] if exemplar_index % 2 else two
 
 
