@@ -220,14 +220,15 @@ def solver_measures(summary: dict) -> dict:
 
 def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = "small_cpu", score_base: bool = True,
           model: str | None = None, bfcl_items: int | None = None, prompt: str = "kit", deadline: float | None = None,
-          on_row: Callable[[dict], None] = lambda row: None, log=print) -> list[dict]:  # fmt: skip
+          bfcl: bool = True, on_row: Callable[[dict], None] = lambda row: None, log=print) -> list[dict]:  # fmt: skip
     """Score the base Solver (if asked), then train iteration after iteration into `out`, scoring each
     iteration's Solver as soon as it is trained; `on_row` gets each row as it comes. The held-out set and the
     base's answers live beside `out` (`heldout.jsonl`, `base/`), shared by the seeds written there.
 
     `model` replaces the preset's model source (e.g. the offline 0.5B GGUF file); `bfcl_items` its BFCL subset
     size (0: every item); `prompt` how BFCL is asked ("kit": the Solver's prompt with its worked example,
-    "bfcl": the leaderboard's own prompting, no worked example; answers kept apart per mode). With a
+    "bfcl": the leaderboard's own prompting, no worked example; answers kept apart per mode); `bfcl=False` scores
+    the held-out set alone (a later call with BFCL adds its answers to the same folders). With a
     `deadline` (time.time() seconds) no iteration starts that the last one's duration (training and scoring)
     says would end after it; at least one always runs. Everything resumes: a finished iteration is not trained
     again, a scored answer is not asked again.
@@ -240,6 +241,7 @@ def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = 
     heldout = heldout_tasks(out.parent / "heldout.jsonl", roles, config, sizes["generated_specs"], log)
     items = sizes["bfcl_items"] if bfcl_items is None else bfcl_items
     eval_config = EvalConfig(limit=items or None, seed=0, max_new_tokens=sizes["bfcl_tokens"],
+                             **({} if bfcl else {"categories": []}),
                              exemplars=config.solver_shows_example, think_prefill=config.solver_think_prefill,
                              example_pair=config.solver_example_pair,
                              prompt=prompt)  # fmt: skip

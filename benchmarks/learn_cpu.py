@@ -21,6 +21,7 @@ A flat line is a finding: it is printed as measured.
     python benchmarks/learn_cpu.py --preset qwen05_cpu --model "$(python benchmarks/offline_qwen.py)" \
         --seeds 0 1 --iterations 2 --out ~/toolr0-runs/learn_qwen05   # hours: keep it outside the repo
     ... --heldout benchmarks/results/qwen05_heldout.jsonl   # the 0.5B held-out set, written once: not again
+    ... --no-bfcl   # the held-out set alone first (hours sooner); the same command without it adds BFCL later
 
 A paired arm (the same Generator and tasks, another Solver setting): branch a seed's run after its synthesis and
 give learn_cpu the branch's settings; the base's answers are reused where the Solver's prompt is the same (an
@@ -60,6 +61,8 @@ def main() -> None:
                         help="score on this held-out set (a heldout.jsonl an earlier run wrote) instead of writing one")
     parser.add_argument("--prompt", choices=["kit", "bfcl"], default="kit",
                         help="how BFCL is asked: the Solver's own prompt (with its worked example), or the leaderboard's")
+    parser.add_argument("--no-bfcl", action="store_true",
+                        help="score the held-out set alone (hours sooner on a CPU); run again without it to add BFCL")
     args = parser.parse_args()
     overrides = parse_sets(args.set)  # a mistyped setting stops here, before any model loads
     start, out = time.perf_counter(), Path(args.out)
@@ -75,7 +78,7 @@ def main() -> None:
 
     for seed in args.seeds:
         learn(out / f"seed_{seed}", seed, args.iterations, overrides, args.preset, model=args.model,
-              prompt=args.prompt, on_row=keep)  # fmt: skip
+              prompt=args.prompt, bfcl=not args.no_bfcl, on_row=keep)  # fmt: skip
     print_table(rows)
     print(f"{len(args.seeds)} seed(s), {args.iterations} iterations, {(time.perf_counter() - start) / 60:.1f} min; "
           f"{out / 'learning.jsonl'}, {out / 'learning.png'}")  # fmt: skip

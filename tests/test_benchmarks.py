@@ -132,6 +132,24 @@ def test_a_given_heldout_set_is_scored_and_no_set_is_written(tmp_path, monkeypat
     common.use_heldout(str(given), out)  # the same set again: accepted
 
 
+def test_bfcl_deferred_is_added_later_to_the_same_answers(tmp_path, monkeypatch):
+    """learn(bfcl=False) scores the held-out set alone; a later learn() with BFCL adds its answers and asks none of the
+    held-out tasks again."""
+    given = tmp_path / "given.jsonl"
+    _write(given, [t.to_dict() for t in common.HAND_WRITTEN[:3]])
+    monkeypatch.setattr(common, "run_selfplay", lambda *a, **kw: (_ for _ in ()).throw(KeyboardInterrupt()))
+    out = tmp_path / "run"
+    common.use_heldout(str(given), out)
+    benchmarks = {}
+    for bfcl in (False, True):
+        with pytest.raises(KeyboardInterrupt):  # stopped where training would start: the base is scored by then
+            common.learn(out / "seed_0", 0, 1, {}, "tiny", bfcl=bfcl, log=lambda _: None)
+        benchmarks[bfcl] = [r["benchmark"] for r in read_jsonl(out / "base" / "results.jsonl")]
+    assert benchmarks[False] == ["heldout"] * 3
+    assert benchmarks[True][:3] == benchmarks[False] and benchmarks[True].count("bfcl") > 0
+    assert benchmarks[True].count("heldout") == 3
+
+
 @pytest.mark.parametrize("content, problem", [(None, "no such file"), ("not json\n", "not a file of tasks"),
                                               ('{"question": "q"}\n', "not a file of tasks"), ("", "holds no tasks"),
                                               ("other", "scored on another held-out set")])  # fmt: skip
