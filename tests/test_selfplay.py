@@ -411,6 +411,8 @@ def test_synthesis_can_add_no_call_twins_and_the_solver_trains_on_them(tmp_path,
     monkeypatch.setattr(selfplay, "train_role", lambda roles, role, r, *rest: rows.extend(r))
     selfplay.solver_phase(roles, training, config, run, 0)
     assert {r["gold_calls"] for r in rows} == {'[{"name": "get_forecast", "arguments": {"city": "Oslo", "days": 3}}]', "[]"}
+    task_prompt, twin_prompt = rows[0]["prompt"], rows[1]["prompt"]  # a twin is shown its task's worked example:
+    assert task_prompt[:-1] == twin_prompt[:-1] and task_prompt[-1] != twin_prompt[-1]  # only the menu differs
 
 
 def test_solver_exemplar_off_leaves_the_generator_its_example():

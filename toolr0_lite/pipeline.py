@@ -275,6 +275,9 @@ def _round_robin(by_domain: dict[str, list[Task]], k: int, rng: random.Random) -
 # ---------------------------------------------------------------- 5. no-call twins (kit, an option)
 
 
+TWIN = "-twin"  # a no-call twin's id: its task's id and this
+
+
 def with_no_call_twins(tasks: Sequence[Task], answers: Mapping[str, Sequence[str]] | None = None) -> list[Task]:
     """Each task followed by its no-call twin: the same request with the gold calls' tools taken off the menu.
 
@@ -302,5 +305,21 @@ def with_no_call_twins(tasks: Sequence[Task], answers: Mapping[str, Sequence[str
         reached = {c.name for a in answers.get(task.id, ()) for c in parse_solver_output(a).calls or []}
         if used and rest and not reached & {t.name for t in rest}:
             spec = task.spec and Spec(task.spec.domain, task.spec.context_type, 0, len(rest))
-            out.append(Task(task.question, rest, [], spec, difficulty=task.difficulty, id=f"{task.id}-twin"))
+            out.append(Task(task.question, rest, [], spec, difficulty=task.difficulty, id=f"{task.id}{TWIN}"))
     return out
+
+
+def example_places(tasks: Sequence[Task]) -> list[int]:
+    """The place whose worked examples each task's Solver prompt shows (`prompts.solver_examples`' index): its own,
+    but a no-call twin's is its task's, so that the two prompts differ in the tool menu alone.
+
+    >>> example_places([Task("q", [], [], id="a"), Task("q", [], [], id="a-twin"), Task("r", [], [], id="b")])
+    [0, 0, 2]
+    """
+    seen: dict[str | None, int] = {}
+    places = []
+    for i, task in enumerate(tasks):
+        seen[task.id] = i
+        twin_of = task.id[: -len(TWIN)] if task.id and task.id.endswith(TWIN) else None
+        places.append(seen.get(twin_of, i))
+    return places

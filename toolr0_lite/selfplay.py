@@ -42,6 +42,7 @@ from toolr0_lite.parsing import parse_generator_output
 from toolr0_lite.pipeline import (
     agreement_filter,
     curriculum_select,
+    example_places,
     grounding_filter,
     verify_and_deduplicate,
     with_no_call_twins,
@@ -402,8 +403,8 @@ def solver_phase(roles: RoleModel, tasks: list[Task], config: SelfPlayConfig, ru
     # TRL adds a new assistant turn after any chat prompt, so an answer begun for the model (the think prefill)
     # goes to TRL as rendered text; the reward functions put the begun text back before each completion.
     rows = []
-    for i, task in enumerate(tasks):
-        messages = solver_prompt(config, task, i)
+    for i, (task, place) in enumerate(zip(tasks, example_places(tasks))):
+        messages = solver_prompt(config, task, place)  # a twin shows its task's examples: only the menu differs
         prefix = begun(messages)
         prompt = without_template_bos(roles.chat_prompt(messages), roles.tokenizer) if prefix else messages
         rows.append({"prompt": prompt, "answer_prefix": prefix, "task": i,
