@@ -199,8 +199,10 @@ def solver_examples(task: Task, exemplar_index: int, pair: bool = False) -> list
         return [pool[exemplar_index % len(pool)]]
     calls = [e for e in pool if e[0].gold_calls] or [e for e in EXEMPLARS if e[0].gold_calls]
     no_calls = [e for e in pool if not e[0].gold_calls] or [e for e in EXEMPLARS if not e[0].gold_calls]
-    turn = exemplar_index // 2  # each kind rotates at each place: indexed by `exemplar_index`, the no-call example
-    two = [calls[turn % len(calls)], no_calls[turn % len(no_calls)]]  # last would always be the same of two
+    # each kind rotates through its exemplars in both places; indexed by `exemplar_index` itself, the no-call
+    # example shown last (even indices) would always be the same one of two
+    turn = exemplar_index // 2
+    two = [calls[turn % len(calls)], no_calls[turn % len(no_calls)]]
     return two[::-1] if exemplar_index % 2 else two
 
 
