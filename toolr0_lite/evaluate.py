@@ -278,10 +278,10 @@ def evaluate_run(run_dir: str | Path, config: EvalConfig, out: str | Path | None
     config = replace(config, exemplars=run_config.solver_shows_example, think_prefill=run_config.solver_think_prefill,
                      example_pair=run_config.solver_example_pair)  # fmt: skip
     heldout = tasks if tasks is not None else [Task.from_dict(d) for d in read_jsonl(root / "heldout.jsonl")]
-    _check_something_to_score(config, heldout, f"{root} has no held-out tasks (the Generator wrote none sound in "
-                                                "iteration 0)")  # fmt: skip
+    no_tasks = f"{root} has no held-out tasks (the Generator wrote none sound in iteration 0)"
+    _check_something_to_score(config, heldout, no_tasks)
     if not heldout:
-        log(f"toolr0_lite: {root} has no held-out tasks (the Generator wrote none sound in iteration 0); BFCL only")
+        log(f"toolr0_lite: {no_tasks}; BFCL only")
     _check_bfcl(config)
     join_launch()
     roles = RoleModel.load(run_config.model)
