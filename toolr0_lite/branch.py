@@ -44,7 +44,7 @@ def branch_run(source: str | Path, after: str, out: str | Path, sets: list[str] 
                           "started by a kit version without branches); branch a run made with this version")  # fmt: skip
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"--out {out}: the folder exists and is not empty; give a new one")
-    config = load_config(path=source / "config.yaml", sets=sets, out=str(out.resolve()))  # a bad --set stops here
+    config = load_config(path=source / "config.yaml", sets=sets, out=str(out))  # a bad --set stops here
     old, new = yaml.safe_load((source / "config.yaml").read_text()), to_dict(config)
 
     kept = done[: done.index(after) + 1]
