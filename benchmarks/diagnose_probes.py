@@ -26,8 +26,16 @@ ended inside read as closed (r_fmt pays nothing for those, however right their c
 worked example, the same split by the example's kind (a call or a no-call example), with the no-call answers
 each kind drew — a small Solver copies its example's kind (RESULTS.md).
 
+With `--twins`, the run folders' Solver training answers instead: for each call task trained beside its no-call
+twin (`synthesis.no_call_twins`: the same request, the gold tools off the menu), how often the Solver declined the
+task and how often the twin, in the first and the second half of the phase's steps. The two prompts differ in the
+menu alone, so a Solver that reads its menu declines the twin and not the task; the gap between the two rates
+is how far its decision follows the menu, and a gap that grows from the first half to the second is GRPO
+teaching it.
+
     python benchmarks/diagnose_probes.py RUN_DIR [RUN_DIR ...]
     python benchmarks/diagnose_probes.py --heldout RUNS/heldout.jsonl RUNS/base RUNS/seed_0/learning/iter_00
+    python benchmarks/diagnose_probes.py --twins RUNS/seed_0
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from typing import Callable
 from toolr0_lite.config import run_entry_point
 from toolr0_lite.evaluate import heldout_record
 from toolr0_lite.parsing import parse_generator_output, parse_solver_output
+from toolr0_lite.pipeline import TWIN
 from toolr0_lite.prompts import EXEMPLARS, solver_examples
 from toolr0_lite.records import Call, Task
 from toolr0_lite.rewards import (
@@ -238,12 +247,65 @@ def by_example_kind(tasks: list[Task], answers: dict[str, dict],
         print(line)
 
 
+def twin_declines(folder: Path) -> list[dict]:
+    """One row per call task of an iteration folder trained beside its no-call twin: for the task and for the twin,
+    the Solver's training answers and how many declined (`[]`), in the first and the second half of the steps."""
+    tasks = [Task.from_dict(d) for d in read_jsonl(folder / "tasks.jsonl")]
+    rollouts = read_jsonl(folder / "solver_rollouts.jsonl")
+    if not rollouts:
+        return []
+    middle = (max(r["step"] for r in rollouts) + 1) / 2
+    declined, answers = Counter(), Counter()  # by (task's place, half)
+    for r in rollouts:
+        half = "first" if r["step"] < middle else "second"
+        declined[r["task"], half] += parse_solver_output(r["text"]).calls == []
+        answers[r["task"], half] += 1
+    place = {t.id: i for i, t in enumerate(tasks)}
+    rows = []
+    for i, twin in enumerate(tasks):
+        task_id = twin.id[: -len(TWIN)] if twin.id.endswith(TWIN) else None
+        if task_id not in place:
+            continue
+        row = {"task": task_id, "tools": [c.name for c in tasks[place[task_id]].gold_calls]}
+        for who, index in (("task", place[task_id]), ("twin", i)):
+            for half in ("first", "second"):
+                row[f"{who}_{half}"] = (declined[index, half], answers[index, half])
+        rows.append(row)
+    return rows
+
+
+def twins_report(root: Path) -> None:
+    """`twin_declines` for every iteration of a run, and the menu's effect on declining: the twins' decline rate
+    less the tasks', over all pairs, per half of the phase."""
+    for folder in sorted(root.glob("iter_*")):
+        rows = twin_declines(folder)
+        if not rows:
+            continue
+        print(f"## {root}/{folder.name}: {len(rows)} call tasks trained beside their no-call twins, answers declined")
+        for row in rows:
+            cells = [f"{who} {half} {row[f'{who}_{half}'][0]}/{row[f'{who}_{half}'][1]}"
+                     for who in ("task", "twin") for half in ("first", "second")]  # fmt: skip
+            print(f"  {row['task']} ({', '.join(row['tools'])}): " + ", ".join(cells))
+        for half in ("first", "second"):
+            rate = {}
+            for who in ("task", "twin"):
+                declined, answers = (sum(row[f"{who}_{half}"][k] for row in rows) for k in (0, 1))
+                rate[who] = declined / answers if answers else None
+            if None not in rate.values():
+                print(f"  {half} half of the steps: tasks declined {rate['task']:.0%}, twins {rate['twin']:.0%}: "
+                      f"the menu's effect {rate['twin'] - rate['task']:+.0%}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run folders; with --heldout, evaluation folders")
     parser.add_argument("--heldout", type=Path, help="the held-out tasks (JSONL) the evaluation folders answered")
+    parser.add_argument("--twins", action="store_true", help="the Solver's training answers to tasks and their twins")
     args = parser.parse_args()
-    if args.heldout:
+    if args.twins:
+        for root in args.runs:
+            twins_report(root)
+    elif args.heldout:
         tasks = [Task.from_dict(d) for d in read_jsonl(args.heldout)]
         first = (args.runs[0], heldout_answers(tasks, args.runs[0]))  # the others' reference
         for folder in args.runs:

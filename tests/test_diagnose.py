@@ -17,9 +17,12 @@ from diagnose_probes import (  # noqa: E402
     miss_reason,
     paired_change,
     readable_change,
+    twin_declines,
+    twins_report,
     ungrounded,
 )
 
+from toolr0_lite.pipeline import with_no_call_twins  # noqa: E402
 from toolr0_lite.prompts import EXEMPLARS  # noqa: E402
 from toolr0_lite.records import Call  # noqa: E402
 from toolr0_lite.rewards import accuracy_reward  # noqa: E402
@@ -142,3 +145,24 @@ def test_heldout_answers_split_by_the_worked_example_they_were_shown(tmp_path, c
         (tmp_path / "settings.json").write_text(json.dumps({"exemplars": shown}))
         heldout_report(tasks, tmp_path, heldout_answers(tasks, tmp_path))
         assert ("shown a no-call example" in capsys.readouterr().out) == shown
+
+
+def test_declines_of_each_task_and_its_twin_by_half_of_the_steps(tmp_path, capsys):
+    plain = sound_task(id="iter_00-00001", tools=[sound_task().tools[0]])  # its menu is its gold tool: no twin
+    task = sound_task(id="iter_00-00002")
+    tasks = with_no_call_twins([plain, task])  # plain, task, task's twin
+    folder = tmp_path / "run" / "iter_00"
+    folder.mkdir(parents=True)
+    (folder / "tasks.jsonl").write_text("".join(json.dumps(t.to_dict()) + "\n" for t in tasks))
+    call, decline = answer('[{"name": "get_forecast", "arguments": {"city": "Oslo", "days": 3}}]'), answer("[]")
+    rollouts = ([(0, 1, call), (0, 1, decline), (1, 2, decline), (1, 2, decline), (2, 0, decline)]
+                + [(2, 1, call), (2, 1, call), (3, 2, decline), (3, 2, call)])  # (step, task, text)  # fmt: skip
+    (folder / "solver_rollouts.jsonl").write_text(
+        "".join(json.dumps({"step": s, "task": i, "text": t}) + "\n" for s, i, t in rollouts))
+    assert twin_declines(folder) == [{"task": "iter_00-00002", "tools": ["get_forecast"],
+                                      "task_first": (1, 2), "task_second": (0, 2),
+                                      "twin_first": (2, 2), "twin_second": (1, 2)}]  # fmt: skip
+    twins_report(tmp_path / "run")
+    out = capsys.readouterr().out
+    assert "tasks declined 50%, twins 100%: the menu's effect +50%" in out
+    assert "tasks declined 0%, twins 50%: the menu's effect +50%" in out
