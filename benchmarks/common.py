@@ -20,7 +20,8 @@ from typing import Callable
 from toolr0_lite.config import ConfigError
 from toolr0_lite.evaluate import EvalConfig, evaluate
 from toolr0_lite.models import RoleModel
-from toolr0_lite.pipeline import verify_and_deduplicate
+from toolr0_lite.parsing import parse_solver_output
+from toolr0_lite.pipeline import TWIN, verify_and_deduplicate
 from toolr0_lite.prompts import generator_messages, tool
 from toolr0_lite.records import Call, Spec, Task
 from toolr0_lite.rewards import is_exact
@@ -162,7 +163,9 @@ def iteration_measures(run: RunDir, run_metrics: list[dict], iteration: int, ban
     synthesis = next(m for m in metrics if m["phase"] == "synthesis")
     p_hats = [r["p_hat"] for r in rollouts if r["p_hat"] is not None]
     trl = {role: [m for m in metrics if m["phase"] == f"{role}_trl" and "reward" in m] for role in ("generator", "solver")}
-    groups = solver_groups(read_jsonl(run.path(iteration_name(iteration), "solver_rollouts.jsonl")), group_size)
+    solver_rollouts = read_jsonl(run.path(iteration_name(iteration), "solver_rollouts.jsonl"))
+    groups = solver_groups(solver_rollouts, group_size)
+    tasks = [Task.from_dict(d) for d in read_jsonl(run.path(iteration_name(iteration), "tasks.jsonl"))]
     return {
         **{f"{role}_train_reward": _mean([m["reward"] for m in steps]) for role, steps in trl.items()},
         **{f"{role}_step_rewards": [round(m["reward"], 3) for m in steps] for role, steps in trl.items()},
@@ -178,6 +181,7 @@ def iteration_measures(run: RunDir, run_metrics: list[dict], iteration: int, ban
         "probed_rollouts": len(p_hats),
         "solver_groups": groups,
         "solver_frontier_share": groups["some"] / sum(groups.values()) if sum(groups.values()) else None,
+        "solver_menu_effect": menu_effect(twin_declines(tasks, solver_rollouts)),
         "minutes": train_minutes(metrics),
         "peak_memory_mib": max((m["peak_memory_mib"] for m in metrics if "peak_memory_mib" in m), default=None),
     }  # fmt: skip
@@ -198,6 +202,46 @@ def solver_groups(rows: list[dict], group_size: int) -> dict[str, int]:
             solved = sum(is_exact(r["accuracy"]) for r in group)
             counts["none" if solved == 0 else "all" if solved == len(group) else "some"] += 1
     return counts
+
+
+def twin_declines(tasks: list[Task], rollouts: list[dict]) -> list[dict]:
+    """One row per call task trained beside its no-call twin (`tasks`: an iteration's tasks.jsonl; `rollouts`: its
+    solver_rollouts.jsonl): for the task and for the twin, (answers declined, answers) in the first and the second
+    half of the phase's steps. The two prompts differ in the tool menu alone."""
+    rollouts = [r for r in rollouts if "task" in r]  # rows of older runs hold no task index (and had no twins)
+    if not rollouts:
+        return []
+    middle = (max(r["step"] for r in rollouts) + 1) / 2
+    declined, answers = Counter(), Counter()  # by (the task's place, half)
+    for r in rollouts:
+        half = "first" if r["step"] < middle else "second"
+        declined[r["task"], half] += parse_solver_output(r["text"]).calls == []
+        answers[r["task"], half] += 1
+    place = {t.id: i for i, t in enumerate(tasks)}
+    pairs = []
+    for i, twin in enumerate(tasks):
+        task_id = twin.id[: -len(TWIN)] if twin.id and twin.id.endswith(TWIN) else None
+        if task_id not in place:
+            continue
+        pair = {"task": task_id, "tools": [c.name for c in tasks[place[task_id]].gold_calls]}
+        for who, index in (("task", place[task_id]), ("twin", i)):
+            for half in ("first", "second"):
+                pair[f"{who}_{half}"] = (declined[index, half], answers[index, half])
+        pairs.append(pair)
+    return pairs
+
+
+def declined_share(pairs: list[dict], who: str, halves: tuple[str, ...] = ("first", "second")) -> float | None:
+    """The share of the tasks' (`who` "task") or the twins' ("twin") training answers that declined."""
+    declined, answers = (sum(p[f"{who}_{half}"][k] for p in pairs for half in halves) for k in (0, 1))
+    return declined / answers if answers else None
+
+
+def menu_effect(pairs: list[dict], halves: tuple[str, ...] = ("first", "second")) -> float | None:
+    """How far the Solver's declining follows its menu in training: the twins' decline share less the tasks'
+    (+1: it declines every twin and no task; 0: the menu makes no difference). None without twins."""
+    task, twin = declined_share(pairs, "task", halves), declined_share(pairs, "twin", halves)
+    return None if task is None or twin is None else twin - task
 
 
 def _mean(values: list[float]) -> float | None:
@@ -316,7 +360,8 @@ def use_heldout(source: str | None, out: Path) -> None:
 
 MEASURES = ("heldout_reward", "heldout_call_accuracy", "heldout_think_share", "heldout_exact_match",
             "no_call_accuracy", "bfcl_overall", "bfcl_irrelevance", "solver_train_reward", "generator_train_reward",
-            "rollout_parse_rate", "sound_rate", "accept_rate", "mean_p_hat", "frontier_share", "solver_frontier_share")  # fmt: skip
+            "rollout_parse_rate", "sound_rate", "accept_rate", "mean_p_hat", "frontier_share", "solver_frontier_share",
+            "solver_menu_effect")  # fmt: skip
 
 
 def print_table(rows: list[dict]) -> None:

@@ -47,10 +47,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable
 
+from common import declined_share, menu_effect, twin_declines
+
 from toolr0_lite.config import run_entry_point
 from toolr0_lite.evaluate import heldout_record
 from toolr0_lite.parsing import parse_generator_output, parse_solver_output
-from toolr0_lite.pipeline import TWIN
 from toolr0_lite.prompts import EXEMPLARS, solver_examples
 from toolr0_lite.records import Call, Task
 from toolr0_lite.rewards import (
@@ -247,53 +248,25 @@ def by_example_kind(tasks: list[Task], answers: dict[str, dict],
         print(line)
 
 
-def twin_declines(folder: Path) -> list[dict]:
-    """One row per call task of an iteration folder trained beside its no-call twin: for the task and for the twin,
-    the Solver's training answers and how many declined (`[]`), in the first and the second half of the steps."""
-    tasks = [Task.from_dict(d) for d in read_jsonl(folder / "tasks.jsonl")]
-    rollouts = read_jsonl(folder / "solver_rollouts.jsonl")
-    if not rollouts:
-        return []
-    middle = (max(r["step"] for r in rollouts) + 1) / 2
-    declined, answers = Counter(), Counter()  # by (task's place, half)
-    for r in rollouts:
-        half = "first" if r["step"] < middle else "second"
-        declined[r["task"], half] += parse_solver_output(r["text"]).calls == []
-        answers[r["task"], half] += 1
-    place = {t.id: i for i, t in enumerate(tasks)}
-    rows = []
-    for i, twin in enumerate(tasks):
-        task_id = twin.id[: -len(TWIN)] if twin.id.endswith(TWIN) else None
-        if task_id not in place:
-            continue
-        row = {"task": task_id, "tools": [c.name for c in tasks[place[task_id]].gold_calls]}
-        for who, index in (("task", place[task_id]), ("twin", i)):
-            for half in ("first", "second"):
-                row[f"{who}_{half}"] = (declined[index, half], answers[index, half])
-        rows.append(row)
-    return rows
-
-
 def twins_report(root: Path) -> None:
-    """`twin_declines` for every iteration of a run, and the menu's effect on declining: the twins' decline rate
-    less the tasks', over all pairs, per half of the phase."""
+    """`common.twin_declines` for every iteration of a run, and the menu's effect on declining (`common.menu_effect`)
+    in each half of the phase's steps."""
     for folder in sorted(root.glob("iter_*")):
-        rows = twin_declines(folder)
-        if not rows:
+        tasks = [Task.from_dict(d) for d in read_jsonl(folder / "tasks.jsonl")]
+        pairs = twin_declines(tasks, read_jsonl(folder / "solver_rollouts.jsonl"))
+        if not pairs:
             continue
-        print(f"## {root}/{folder.name}: {len(rows)} call tasks trained beside their no-call twins, answers declined")
-        for row in rows:
-            cells = [f"{who} {half} {row[f'{who}_{half}'][0]}/{row[f'{who}_{half}'][1]}"
+        print(f"## {root}/{folder.name}: {len(pairs)} call tasks trained beside their no-call twins, answers declined")
+        for pair in pairs:
+            cells = [f"{who} {half} {pair[f'{who}_{half}'][0]}/{pair[f'{who}_{half}'][1]}"
                      for who in ("task", "twin") for half in ("first", "second")]  # fmt: skip
-            print(f"  {row['task']} ({', '.join(row['tools'])}): " + ", ".join(cells))
+            print(f"  {pair['task']} ({', '.join(pair['tools'])}): " + ", ".join(cells))
         for half in ("first", "second"):
-            rate = {}
-            for who in ("task", "twin"):
-                declined, answers = (sum(row[f"{who}_{half}"][k] for row in rows) for k in (0, 1))
-                rate[who] = declined / answers if answers else None
-            if None not in rate.values():
-                print(f"  {half} half of the steps: tasks declined {rate['task']:.0%}, twins {rate['twin']:.0%}: "
-                      f"the menu's effect {rate['twin'] - rate['task']:+.0%}")
+            effect = menu_effect(pairs, (half,))
+            if effect is not None:
+                rates = {who: declined_share(pairs, who, (half,)) for who in ("task", "twin")}
+                print(f"  {half} half of the steps: tasks declined {rates['task']:.0%}, twins {rates['twin']:.0%}: "
+                      f"the menu's effect {effect:+.0%}")
 
 
 def main() -> None:

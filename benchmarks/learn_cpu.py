@@ -12,7 +12,9 @@ Solver adapter scored on the same two sets as soon as it is trained. Per iterati
   completions;
 - Solver: mean r_S and exact match on the held-out set, accuracy on its no-call tasks, BFCL subset scores,
   its GRPO reward per step and clipped share, its GRPO groups by how many answers r_S scores as exact (the
-  Solver's frontier share: groups with some, whose advantages separate exact calls from the rest); minutes.
+  Solver's frontier share: groups with some, whose advantages separate exact calls from the rest), and with
+  `synthesis.no_call_twins` its menu effect (the twins' share of declining answers less their tasks': how far
+  its choice to decline follows the menu, which alone tells a twin from its task); minutes.
 
 It writes `learning.jsonl` and `learning.png` (one panel per measure) in the output folder and prints a table.
 A flat line is a finding: it is printed as measured.

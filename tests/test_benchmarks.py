@@ -41,6 +41,7 @@ def test_learn_cpu_records_every_measure_and_keeps_earlier_seeds(tmp_path, monke
     assert "train_minutes" in trained  # from the phases' own timings: it survives a resume
     assert sum(trained["solver_groups"].values()) == 2 * 2  # tiny: 2 Solver steps × 2 prompts, one group each
     assert trained["solver_frontier_share"] == trained["solver_groups"]["some"] / 4
+    assert trained["solver_menu_effect"] is None  # no no-call twins in this run (test_diagnose: with them)
     assert (tmp_path / "learning.png").stat().st_size > 0
     held_out = read_jsonl(tmp_path / "heldout.jsonl")
     assert {t["id"] for t in held_out} >= {t.id for t in common.HAND_WRITTEN}

@@ -14,6 +14,7 @@ from diagnose_probes import (  # noqa: E402
     copies_exemplar,
     heldout_answers,
     heldout_report,
+    menu_effect,
     miss_reason,
     paired_change,
     readable_change,
@@ -151,17 +152,18 @@ def test_declines_of_each_task_and_its_twin_by_half_of_the_steps(tmp_path, capsy
     plain = sound_task(id="iter_00-00001", tools=[sound_task().tools[0]])  # its menu is its gold tool: no twin
     task = sound_task(id="iter_00-00002")
     tasks = with_no_call_twins([plain, task])  # plain, task, task's twin
+    call, decline = answer('[{"name": "get_forecast", "arguments": {"city": "Oslo", "days": 3}}]'), answer("[]")
+    rollouts = [{"step": s, "task": i, "text": t} for s, i, t in [
+        (0, 1, call), (0, 1, decline), (1, 2, decline), (1, 2, decline), (2, 0, decline),
+        (2, 1, call), (2, 1, call), (3, 2, decline), (3, 2, call)]]  # fmt: skip
+    pairs = twin_declines(tasks, rollouts)
+    assert pairs == [{"task": "iter_00-00002", "tools": ["get_forecast"], "task_first": (1, 2), "task_second": (0, 2),
+                      "twin_first": (2, 2), "twin_second": (1, 2)}]  # fmt: skip
+    assert menu_effect(pairs) == 3 / 4 - 1 / 4 and menu_effect([]) is None
     folder = tmp_path / "run" / "iter_00"
     folder.mkdir(parents=True)
     (folder / "tasks.jsonl").write_text("".join(json.dumps(t.to_dict()) + "\n" for t in tasks))
-    call, decline = answer('[{"name": "get_forecast", "arguments": {"city": "Oslo", "days": 3}}]'), answer("[]")
-    rollouts = ([(0, 1, call), (0, 1, decline), (1, 2, decline), (1, 2, decline), (2, 0, decline)]
-                + [(2, 1, call), (2, 1, call), (3, 2, decline), (3, 2, call)])  # (step, task, text)  # fmt: skip
-    (folder / "solver_rollouts.jsonl").write_text(
-        "".join(json.dumps({"step": s, "task": i, "text": t}) + "\n" for s, i, t in rollouts))
-    assert twin_declines(folder) == [{"task": "iter_00-00002", "tools": ["get_forecast"],
-                                      "task_first": (1, 2), "task_second": (0, 2),
-                                      "twin_first": (2, 2), "twin_second": (1, 2)}]  # fmt: skip
+    (folder / "solver_rollouts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rollouts))
     twins_report(tmp_path / "run")
     out = capsys.readouterr().out
     assert "tasks declined 50%, twins 100%: the menu's effect +50%" in out
