@@ -33,10 +33,10 @@ def test_one_small_iteration_on_smollm2(tmp_path):
         synthesis={"candidates": 8, "batch_size": 8, "tasks": 4, "max_new_tokens": 128, "min_tasks": 4},
     )  # fmt: skip
     roles = RoleModel.load(config.model)
-    before = mean_solver_reward(roles, HELD_OUT, samples=4, max_new_tokens=64, exemplars=True)
+    before = mean_solver_reward(roles, HELD_OUT, config, samples=4, max_new_tokens=64)
     run = run_selfplay(config)
     roles.load_role("solver", run.path("iter_00", "solver"))
-    after = mean_solver_reward(roles, HELD_OUT, samples=4, max_new_tokens=64, exemplars=True)
+    after = mean_solver_reward(roles, HELD_OUT, config, samples=4, max_new_tokens=64)
     print(f"\nSmolLM2-135M Solver mean reward on {len(HELD_OUT)} held-out tasks: before {before:.3f}, after {after:.3f}")
 
     assert all(run.is_done(f"iter_00/{unit}") for unit in ("generator", "synthesis", "solver"))

@@ -555,15 +555,13 @@ def _restore_roles(run: RunDir, roles: RoleModel, iterations: int) -> None:
                 roles.load_role(role, run.path(unit))
 
 
-def mean_solver_reward(roles: RoleModel, tasks: list[Task], samples: int = 4, max_new_tokens: int = 96,
-                       seed: int = 0, exemplars: bool = False, think_prefill: bool = False) -> float:  # fmt: skip
-    """The Solver's mean r_S over `samples` answers to each task: a quick before/after measure.
-
-    Prompt it as it was trained: `exemplars` and `think_prefill` as the run's config had them.
-    """
+def mean_solver_reward(roles: RoleModel, tasks: list[Task], config: SelfPlayConfig, samples: int = 4,
+                       max_new_tokens: int = 96, seed: int = 0) -> float:  # fmt: skip
+    """The Solver's mean r_S over `samples` answers to each task, prompted as the run `config` trains it (worked
+    examples, pair, think prefill): a quick before/after measure."""
     from toolr0_lite.rewards import solver_reward
 
-    prompts = [solver_messages(t, i if exemplars else None, think_prefill) for i, t in enumerate(tasks)]
+    prompts = [solver_prompt(config, t, i) for i, t in enumerate(tasks)]
     answers = roles.generate("solver", prompts, n=samples, temperature=0.7,
                              max_new_tokens=max_new_tokens, seed=seed)  # fmt: skip
     gold = [[asdict(c) for c in t.gold_calls] for t in tasks]
