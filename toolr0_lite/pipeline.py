@@ -278,6 +278,15 @@ def _round_robin(by_domain: dict[str, list[Task]], k: int, rng: random.Random) -
 TWIN = "-twin"  # a no-call twin's id: its task's id and this
 
 
+def twin_of(task_id: str | None) -> str | None:
+    """The id of the task whose no-call twin `task_id` is; None for a task that is no twin.
+
+    >>> twin_of("iter_01-00018-twin"), twin_of("iter_01-00018")
+    ('iter_01-00018', None)
+    """
+    return task_id[: -len(TWIN)] if task_id and task_id.endswith(TWIN) else None
+
+
 def with_no_call_twins(tasks: Sequence[Task], answers: Mapping[str, Sequence[str]] | None = None) -> list[Task]:
     """Each task followed by its no-call twin: the same request with the gold calls' tools taken off the menu.
 
@@ -320,6 +329,5 @@ def example_places(tasks: Sequence[Task]) -> list[int]:
     places = []
     for i, task in enumerate(tasks):
         seen[task.id] = i
-        twin_of = task.id[: -len(TWIN)] if task.id and task.id.endswith(TWIN) else None
-        places.append(seen.get(twin_of, i))
+        places.append(seen.get(twin_of(task.id), i))
     return places
