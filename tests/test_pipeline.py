@@ -13,6 +13,7 @@ from toolr0_lite.pipeline import (
     deduplicate,
     fingerprint,
     grounding_filter,
+    twin_steps,
     verify,
     verify_and_deduplicate,
     verify_candidates,
@@ -169,6 +170,22 @@ def test_verify_and_deduplicate_accounts_for_every_candidate():
     assert [t.question for t in kept] == [sound_task().question, "Book a hotel room in Oslo for the big conference, please."]
     assert sorted(r.reason for r in rejected) == ["duplicate", "missing_blocks"]
     assert isinstance(check_candidate(good, Spec("weather", "single_turn", 1, 2)), Task)
+
+
+def test_twin_steps_put_each_twin_in_its_tasks_step_and_every_task_in_each_pass():
+    tasks = with_no_call_twins([sound_task(id=f"t{i}") for i in range(3)]) + [sound_task(id=f"s{i}") for i in range(3)]
+    twin_at = {i: tasks.index(next(t for t in tasks if t.id == f"{tasks[i].id}-twin"))
+               for i in range(len(tasks)) if tasks[i].id.startswith("t") and not tasks[i].id.endswith("twin")}  # fmt: skip
+    order = twin_steps(tasks, 40, seed=3)
+    assert len(order) == 40
+    paired = set(twin_at) | set(twin_at.values())
+    for k in range(0, 40, 2):  # a step of two prompts (or of four: two of these) holds a pair whole
+        step = order[k : k + 2]
+        assert step in [[task, twin] for task, twin in twin_at.items()] or not set(step) & paired
+    passes = [order[k : k + 10] for k in (0, 10)]  # 3 pairs + 3 singles and the odd one out again: 10 a pass
+    assert all(set(p) == set(range(len(tasks))) for p in passes) and passes[0] != passes[1]
+    assert twin_steps(tasks, 40, seed=3) == order and twin_steps(tasks, 40, seed=4) != order
+    assert twin_steps([], 4, seed=0) == [] and twin_steps(tasks[:1], 4, seed=0) == [0, 0, 0, 0]
 
 
 def test_a_no_call_twin_is_its_task_without_the_gold_tools_unless_the_solver_reached_for_a_tool_left():

@@ -208,6 +208,11 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, tiny_run):
         ({"rewards": {"band": [0.9, 0.1]}}, "rewards.band"),
         ({"exemplars": "yes"}, "exemplars"),
         ({"solver_example_pair": True, "solver_exemplar": False}, "solver_example_pair: the Solver's prompt shows no example"),
+        ({"solver_twin_in_step": True}, "solver_twin_in_step: there are no twins without synthesis.no_call_twins"),
+        ({"solver_twin_in_step": True, "synthesis": {"no_call_twins": True}, "solver": {"prompts_per_step": 3}},
+         "solver.prompts_per_step is 3; make it even"),
+        ({"solver_twin_in_step": True, "synthesis": {"no_call_twins": True}, "solver": {"steps_per_generation": 2}},
+         "set solver.steps_per_generation=1"),
     ],
 )
 def test_bad_configs_fail_before_any_model_loads(overrides, message):
@@ -408,11 +413,29 @@ def test_synthesis_can_add_no_call_twins_and_the_solver_trains_on_them(tmp_path,
     assert "1 selected (+1 no-call twins)" in lines[-1]
 
     rows = []
-    monkeypatch.setattr(selfplay, "train_role", lambda roles, role, r, *rest: rows.extend(r))
+    monkeypatch.setattr(selfplay, "train_role", lambda roles, role, r, *rest, **_: rows.extend(r))
     selfplay.solver_phase(roles, training, config, run, 0)
     assert {r["gold_calls"] for r in rows} == {'[{"name": "get_forecast", "arguments": {"city": "Oslo", "days": 3}}]', "[]"}
     task_prompt, twin_prompt = rows[0]["prompt"], rows[1]["prompt"]  # a twin is shown its task's worked example:
     assert task_prompt[:-1] == twin_prompt[:-1] and task_prompt[-1] != twin_prompt[-1]  # only the menu differs
+
+
+def test_solver_twin_in_step_gives_trl_each_twin_in_its_tasks_step(tmp_path):
+    """TRL's own sampler shuffles the rows; with the setting the steps take the kit's order, so each step's
+    two groups are a task and its twin (read back from the rollouts TRL's reward calls wrote)."""
+    from helpers import sound_task
+
+    from toolr0_lite.pipeline import with_no_call_twins
+
+    tasks = with_no_call_twins([sound_task(id=f"t{i}", question=f"Weather in Oslo over the next {i + 2} days?")
+                                for i in range(3)])  # fmt: skip
+    config = load_config("tiny", out=str(tmp_path), solver_twin_in_step=True, synthesis={"no_call_twins": True},
+                         solver={"steps": 3, "prompts_per_step": 2, "group_size": 2})  # fmt: skip
+    selfplay.solver_phase(RoleModel.load(config.model), tasks, config, RunDir(tmp_path), 0)
+    steps = {}
+    for r in read_jsonl(tmp_path / "iter_00" / "solver_rollouts.jsonl"):
+        steps.setdefault(r["step"], set()).add(r["task"])
+    assert sorted(map(sorted, steps.values())) == [[0, 1], [2, 3], [4, 5]]
 
 
 def test_solver_exemplar_off_leaves_the_generator_its_example():

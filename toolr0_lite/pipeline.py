@@ -331,3 +331,28 @@ def example_places(tasks: Sequence[Task]) -> list[int]:
         seen[task.id] = i
         places.append(seen.get(twin_of(task.id), i))
     return places
+
+
+def twin_steps(tasks: Sequence[Task], count: int, seed: int) -> list[int]:
+    """`count` task indices (an even count) in the order the Solver's GRPO steps take them, each no-call twin
+    right after its task at an odd place: with an even number of prompts a step, a task and its twin share a
+    step, so one update sees two prompts that differ in the menu alone. Tasks without a twin go two by two (an
+    odd one out beside another of them again); each pass over the tasks has a seeded order of its own.
+
+    >>> tasks = [Task("q", [], [], id="a"), Task("q", [], [], id="a-twin"), Task("r", [], [], id="b")]
+    >>> order = twin_steps(tasks, 8, seed=0)
+    >>> all(order[k : k + 2] in ([0, 1], [2, 2]) for k in range(0, 8, 2))
+    True
+    """
+    index = {t.id: i for i, t in enumerate(tasks) if t.id is not None}
+    task_of = {i: index[twin_of(t.id)] for i, t in enumerate(tasks) if twin_of(t.id) in index}  # twin → its task
+    pairs = [[task, twin] for twin, task in task_of.items()]
+    singles = [i for i in range(len(tasks)) if i not in task_of and i not in task_of.values()]
+    rng, order = random.Random(seed), []
+    while tasks and len(order) < count:
+        rng.shuffle(singles)
+        ones = singles + singles[:1] if len(singles) % 2 else singles
+        blocks = pairs + [ones[k : k + 2] for k in range(0, len(ones), 2)]
+        rng.shuffle(blocks)
+        order += [i for block in blocks for i in block]
+    return order[:count]

@@ -44,6 +44,7 @@ from toolr0_lite.pipeline import (
     curriculum_select,
     example_places,
     grounding_filter,
+    twin_steps,
     verify_and_deduplicate,
     with_no_call_twins,
 )
@@ -216,9 +217,10 @@ class SolverReward:
 
 
 def train_role(roles: RoleModel, role: str, rows: list[dict], reward_funcs: list[Callable], phase: PhaseConfig,
-               config: SelfPlayConfig, run: RunDir, iteration: int) -> None:  # fmt: skip
+               config: SelfPlayConfig, run: RunDir, iteration: int, shuffle: bool = True) -> None:  # fmt: skip
     """One GRPO phase with TRL on `role`'s LoRA weights; TRL's logs go to metrics.jsonl, and to the console as
-    one short line a step (TRL's whole log dictionary too with `verbose: true`)."""
+    one short line a step (TRL's whole log dictionary too with `verbose: true`). `shuffle=False`: the steps take
+    `rows` in their order, `prompts_per_step` at a time."""
     from datasets import Dataset
     from transformers import TrainerCallback
     from transformers.trainer_callback import ProgressCallback
@@ -249,6 +251,7 @@ def train_role(roles: RoleModel, role: str, rows: list[dict], reward_funcs: list
         steps_per_generation=phase.steps_per_generation * phase.gradient_accumulation_steps,  # TRL counts passes
         max_completion_length=phase.max_completion_length,
         max_steps=phase.steps,
+        shuffle_dataset=shuffle,
         learning_rate=phase.learning_rate,
         lr_scheduler_type="constant",  # set explicitly: Unsloth's trainer otherwise warms up from 0
         warmup_steps=0,
@@ -410,8 +413,12 @@ def solver_phase(roles: RoleModel, tasks: list[Task], config: SelfPlayConfig, ru
         rows.append({"prompt": prompt, "answer_prefix": prefix, "task": i,
                      "gold_calls": json.dumps([asdict(c) for c in task.gold_calls])})  # fmt: skip
     needed = config.solver.steps * config.solver.prompts_per_step
-    rows = [rows[i % len(rows)] for i in range(max(needed, len(rows)))]  # repeat a small set to fill the steps
-    train_role(roles, "solver", rows, [SolverReward(run, iteration)], config.solver, config, run, iteration)
+    if config.solver_twin_in_step:  # the kit's order, each twin in its task's step; TRL's shuffle off
+        rows = [rows[i] for i in twin_steps(tasks, needed, seed=config.seed + iteration)]
+    else:
+        rows = [rows[i % len(rows)] for i in range(max(needed, len(rows)))]  # repeat a small set to fill the steps
+    train_role(roles, "solver", rows, [SolverReward(run, iteration)], config.solver, config, run, iteration,
+               shuffle=not config.solver_twin_in_step)  # fmt: skip
 
 
 def solver_prompt(config: SelfPlayConfig, task: Task, index: int) -> list[dict[str, str]]:

@@ -129,6 +129,10 @@ class SelfPlayConfig:
     solver_think_prefill: bool = setting(False, "begin every Solver answer with <think> (kit; paper: the model "
                                          "opens it). r_S pays accuracy only after a <think> block, and a 0.5B "
                                          "Solver without an example opened none in 48 answers")
+    solver_twin_in_step: bool = setting(False, "with synthesis.no_call_twins: each twin in the same Solver GRPO step "
+                                        "as its task, so one update sees two prompts that differ in the menu alone "
+                                        "(kit); false: TRL's shuffled order, where a 0.5B Solver met the two a "
+                                        "dozen steps apart")
     frozen_generator: bool = setting(False, "ablation: never train the Generator")
     seed: int = setting(0, "seeds the specs, sampling and TRL")
     report_to: str = setting("none", "passed to TRL: none, tensorboard or wandb")
@@ -149,6 +153,20 @@ class SelfPlayConfig:
         if self.solver_example_pair and not self.solver_shows_example:
             raise ConfigError("solver_example_pair: the Solver's prompt shows no example; set exemplars and "
                               "solver_exemplar true, or solver_example_pair false")  # fmt: skip
+        if self.solver_twin_in_step:
+            self._check_twin_in_step()
+
+    def _check_twin_in_step(self) -> None:
+        if not self.synthesis.no_call_twins:
+            raise ConfigError("solver_twin_in_step: there are no twins without synthesis.no_call_twins; set it true, "
+                              "or solver_twin_in_step false")  # fmt: skip
+        if self.solver.prompts_per_step % 2:
+            raise ConfigError(f"solver_twin_in_step: a task and its twin are two prompts of one step, but "
+                              f"solver.prompts_per_step is {self.solver.prompts_per_step}; make it even (e.g. 2)")  # fmt: skip
+        if self.solver.steps_per_generation != 1:
+            raise ConfigError("solver_twin_in_step: TRL shuffles one generation's completions across its "
+                              "steps_per_generation steps, which would part a task from its twin; set "
+                              "solver.steps_per_generation=1")  # fmt: skip
 
 
 def load_config(preset: str | None = None, path: str | Path | None = None, sets: list[str] | None = None,
