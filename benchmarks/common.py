@@ -287,7 +287,7 @@ def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = 
     eval_config = EvalConfig(limit=items or None, seed=0, max_new_tokens=sizes["bfcl_tokens"],
                              **({} if bfcl else {"categories": []}),
                              exemplars=config.solver_shows_example, think_prefill=config.solver_think_prefill,
-                             example_pair=config.solver_example_pair,
+                             example_pair=config.solver_example_pair, example_last=config.solver_example_last,
                              prompt=prompt)  # fmt: skip
     mode = "" if prompt == "kit" else f"_{prompt}"  # the kit prompt's folders keep their earlier names
 

@@ -225,18 +225,20 @@ def heldout_report(tasks: list[Task], folder: Path, answers: dict[str, dict],
               f"a worked example's reasoning copied in {sum(copies_exemplar(r['raw']) for r in mine)}")
     settings = json.loads((folder / "settings.json").read_text()) if (folder / "settings.json").is_file() else {}
     if settings.get("exemplars"):
-        by_example_kind(tasks, answers, reference, settings.get("example_pair", False))
+        by_example_kind(tasks, answers, reference, settings.get("example_pair", False),
+                        settings.get("example_last", "alternate"))  # fmt: skip
 
 
 def by_example_kind(tasks: list[Task], answers: dict[str, dict],
-                    reference: tuple[Path, dict[str, dict]] | None = None, pair: bool = False) -> None:  # fmt: skip
+                    reference: tuple[Path, dict[str, dict]] | None = None, pair: bool = False,
+                    last: str = "alternate") -> None:  # fmt: skip
     """The held-out answers split by the worked example each prompt showed last (task i of the held-out file is
-    shown `solver_examples(task, i, pair)`, as `evaluate` asks): mean r_S, answers with no call, the change against
-    `reference`."""
+    shown `solver_examples(task, i, pair, last)`, as `evaluate` asks): mean r_S, answers with no call, the change
+    against `reference`."""
     by_id = {t.id: t for t in tasks}
     last = " last" if pair else ""
     for kind, calls in ((f"a call example{last}", True), (f"a no-call example{last}", False)):
-        ids = {t.id for i, t in enumerate(tasks) if bool(solver_examples(t, i, pair)[-1][0].gold_calls) == calls}
+        ids = {t.id for i, t in enumerate(tasks) if bool(solver_examples(t, i, pair, last)[-1][0].gold_calls) == calls}
         mine = {k: r for k, r in answers.items() if k in ids}
         if not mine:
             continue

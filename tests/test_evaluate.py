@@ -131,7 +131,9 @@ def test_eval_settings_changes_are_refused(tiny_run, tmp_path):
     ("kwargs", "message"),
     [({"categories": ["live_simpel"]}, "not BFCL categories"), ({"limit": 0}, "limit"), ({"max_new_tokens": 0}, "max_new_tokens"),
      ({"prompt": "leaderboard"}, "prompt: 'leaderboard'; use kit or bfcl"),
-     ({"example_pair": True, "exemplars": False}, "example_pair: the prompt shows no solved example")],
+     ({"example_pair": True, "exemplars": False}, "example_pair: the prompt shows no solved example"),
+     ({"example_pair": True, "example_last": "first"}, "example_last: 'first'; use alternate, call, no_call"),
+     ({"example_last": "call"}, "example_last: it orders a pair of examples; add --example-pair")],
 )  # fmt: skip
 def test_bad_eval_settings(kwargs, message):
     with pytest.raises(ConfigError, match=message):

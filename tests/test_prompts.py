@@ -79,6 +79,15 @@ def test_an_example_pair_shows_a_call_and_a_no_call_example_each_last_in_turn():
     assert len({solver_messages(task, i, example_pair=True)[3]["content"] for i in range(6)}) > 1  # they rotate
 
 
+def test_a_pair_in_a_fixed_order_shows_the_same_kind_last_in_every_prompt():
+    task = sound_task()
+    for last, no_call_last in (("call", False), ("no_call", True)):
+        for i in range(6):
+            answers = [m["content"] for m in solver_messages(task, i, example_pair=True, example_last=last)[2:5:2]]
+            assert ["<tool_call_answer>[]</tool_call_answer>" in a for a in answers] == [not no_call_last, no_call_last]
+        assert len({solver_messages(task, i, True, True, last)[3]["content"] for i in range(6)}) > 1  # still rotating
+
+
 def test_each_kind_of_the_pair_rotates_through_its_examples_in_each_place():
     # With two no-call exemplars, indexing by the task's place would show the same one whenever a no-call example
     # is last: a single sentence to copy (the trained 0.5B Solver declined by copying it 23 times of 24).

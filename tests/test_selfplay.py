@@ -208,6 +208,8 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, tiny_run):
         ({"rewards": {"band": [0.9, 0.1]}}, "rewards.band"),
         ({"exemplars": "yes"}, "exemplars"),
         ({"solver_example_pair": True, "solver_exemplar": False}, "solver_example_pair: the Solver's prompt shows no example"),
+        ({"solver_example_pair": True, "solver_example_last": "first"}, "solver_example_last: 'first'; use alternate"),
+        ({"solver_example_last": "call"}, "solver_example_last: it orders a pair of examples; set solver_example_pair"),
         ({"solver_twin_in_step": True}, "solver_twin_in_step: there are no twins without synthesis.no_call_twins"),
         ({"solver_twin_in_step": True, "synthesis": {"no_call_twins": True}, "solver": {"prompts_per_step": 3}},
          "solver.prompts_per_step is 3; make it even"),
@@ -483,8 +485,9 @@ def test_the_example_pair_reaches_the_solvers_training_and_the_runs_evaluation(t
     from toolr0_lite import evaluate
     from toolr0_lite.prompts import solver_messages
 
-    config = load_config("tiny", out=str(tmp_path), solver_example_pair=True)
-    assert selfplay.solver_prompt(config, sound_task(), 3) == solver_messages(sound_task(), 3, example_pair=True)
+    config = load_config("tiny", out=str(tmp_path), solver_example_pair=True, solver_example_last="no_call")
+    shown = solver_messages(sound_task(), 3, example_pair=True, example_last="no_call")  # place 3 alternating: call last
+    assert selfplay.solver_prompt(config, sound_task(), 3) == shown != solver_messages(sound_task(), 3, example_pair=True)
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config_dict(config)))
     (tmp_path / "heldout.jsonl").write_text("")
     seen = []
@@ -492,5 +495,5 @@ def test_the_example_pair_reaches_the_solvers_training_and_the_runs_evaluation(t
     monkeypatch.setattr(evaluate, "_check_bfcl", lambda config: None)
     monkeypatch.setattr(evaluate, "evaluate", lambda roles, out, config, *rest: seen.append(config) or {})
     evaluate.evaluate_run(tmp_path, evaluate.EvalConfig(), log=lambda _: None)
-    assert seen[0].example_pair and seen[0].exemplars
-    assert evaluate.prompt_of(sound_task(), "heldout", seen[0], 3) == solver_messages(sound_task(), 3, example_pair=True)
+    assert seen[0].example_pair and seen[0].exemplars and seen[0].example_last == "no_call"
+    assert evaluate.prompt_of(sound_task(), "heldout", seen[0], 3) == shown

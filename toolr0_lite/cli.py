@@ -9,6 +9,7 @@ from pathlib import Path
 
 from toolr0_lite.bfcl import CATEGORIES, GROUPS, NON_LIVE, PROMPTS, expand_categories
 from toolr0_lite.config import ConfigError, run_entry_point
+from toolr0_lite.prompts import EXAMPLE_LAST
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--no-exemplar", action="store_true", help="with --model: no solved example in the prompt")
     ev.add_argument("--think-prefill", action="store_true", help="with --model: begin each answer with <think>")
     ev.add_argument("--example-pair", action="store_true", help="with --model: a call and a no-call solved example")
+    ev.add_argument("--example-last", choices=EXAMPLE_LAST, default="alternate",
+                    help="with --example-pair: which kind comes last (alternate: each every other prompt)")
     ev.add_argument("--max-new-tokens", type=int, default=256)
     ev.add_argument("--max-batch-tokens", type=int, metavar="N",
                     help="with --model: rows × tokens per generate call (default 16384; a big GPU takes far more)")
@@ -113,6 +116,7 @@ def _eval(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     categories = list(NON_LIVE) if args.categories is None else expand_categories([c for c in args.categories if c != "none"])
     config = EvalConfig(categories=categories, prompt=args.prompt, limit=args.limit, base=args.base,
                         exemplars=not args.no_exemplar, think_prefill=args.think_prefill, example_pair=args.example_pair,
+                        example_last=args.example_last,
                         max_new_tokens=args.max_new_tokens)  # fmt: skip
     tasks = None
     if args.tasks:

@@ -42,7 +42,7 @@ from toolr0_lite.config import ConfigError
 from toolr0_lite.distributed import generate_shared, join_launch, open_run
 from toolr0_lite.models import ModelConfig, RoleModel
 from toolr0_lite.parsing import parse_solver_output
-from toolr0_lite.prompts import solver_messages
+from toolr0_lite.prompts import EXAMPLE_LAST, solver_messages
 from toolr0_lite.records import Task
 from toolr0_lite.rewards import accuracy_reward, exact_match, solver_reward
 from toolr0_lite.rundir import RunDir, atomic_write_text, finished_units, read_jsonl
@@ -60,6 +60,7 @@ class EvalConfig:
     exemplars: bool = True  # one solved example in the prompt, as the Solver was trained with exemplars on
     think_prefill: bool = False  # the kit prompt's answer begun with <think>, as the Solver was trained with it on
     example_pair: bool = False  # with exemplars, a call and a no-call example, as with solver_example_pair on
+    example_last: str = "alternate"  # which of the pair comes last, as solver_example_last says
     max_new_tokens: int = 256
     # prompts per generate call and per resumable write; None: 32 on a CPU (a write every few minutes), 512 on a
     # GPU, where narrow calls leave it idle (an H200 took 11 s per 32 BFCL items, launch-bound): there the width
@@ -79,6 +80,10 @@ class EvalConfig:
             raise ConfigError("max_new_tokens and chunk: must be >= 1")
         if self.example_pair and not self.exemplars:
             raise ConfigError("example_pair: the prompt shows no solved example; drop --no-exemplar or --example-pair")
+        if self.example_last not in EXAMPLE_LAST:
+            raise ConfigError(f"example_last: {self.example_last!r}; use {', '.join(EXAMPLE_LAST)}")
+        if self.example_last != "alternate" and not self.example_pair:
+            raise ConfigError("example_last: it orders a pair of examples; add --example-pair")
 
 
 # ---------------------------------------------------------------- one record per answer
@@ -208,7 +213,8 @@ def prompt_of(item: BfclItem | Task, benchmark: str, config: EvalConfig, index: 
     if benchmark == "bfcl" and config.prompt == "bfcl":
         return bfcl_messages(item)
     task = item.to_task() if benchmark == "bfcl" else item
-    return solver_messages(task, index if config.exemplars else None, config.think_prefill, config.example_pair)
+    return solver_messages(task, index if config.exemplars else None, config.think_prefill, config.example_pair,
+                           config.example_last)  # fmt: skip
 
 
 def evaluate(roles: RoleModel, out_dir: str | Path, config: EvalConfig, adapter: str | Path | None = None,
@@ -222,7 +228,8 @@ def evaluate(roles: RoleModel, out_dir: str | Path, config: EvalConfig, adapter:
     settings = {"max_new_tokens": config.max_new_tokens, "exemplars": config.exemplars, "prompt": config.prompt,
                 "adapter": str(adapter) if adapter else None, "model": roles.config.source,
                 **({"think_prefill": True} if config.think_prefill else {}),  # only when on: older folders still resume
-                **({"example_pair": True} if config.example_pair else {})}  # fmt: skip
+                **({"example_pair": True} if config.example_pair else {}),
+                **({"example_last": config.example_last} if config.example_last != "alternate" else {})}  # fmt: skip
     settings_path = out.path("settings.json")
     if settings_path.exists() and json.loads(settings_path.read_text()) != settings:
         raise ConfigError(f"{out.root} holds results made with other settings ({settings_path}); use another --out")
@@ -276,7 +283,7 @@ def evaluate_run(run_dir: str | Path, config: EvalConfig, out: str | Path | None
         raise ConfigError(f"{root} has no finished Solver phase yet; run it further, or evaluate the base with --model")
     # prompt as the run trained; the caller's config stays as it was
     config = replace(config, exemplars=run_config.solver_shows_example, think_prefill=run_config.solver_think_prefill,
-                     example_pair=run_config.solver_example_pair)  # fmt: skip
+                     example_pair=run_config.solver_example_pair, example_last=run_config.solver_example_last)  # fmt: skip
     heldout = tasks if tasks is not None else [Task.from_dict(d) for d in read_jsonl(root / "heldout.jsonl")]
     no_tasks = f"{root} has no held-out tasks (the Generator wrote none sound in iteration 0)"
     _check_something_to_score(config, heldout, no_tasks)

@@ -186,12 +186,18 @@ def solver_completion(task: Task, think: str = "") -> str:
     return f"<think> {think} </think>\n<tool_call_answer>{_calls_json(task.gold_calls)}</tool_call_answer>"
 
 
-def solver_examples(task: Task, exemplar_index: int, pair: bool = False) -> list[tuple[Task, str]]:
+EXAMPLE_LAST = ("alternate", "call", "no_call")  # which kind of a pair of examples comes last
+
+
+def solver_examples(task: Task, exemplar_index: int, pair: bool = False, last: str = "alternate") -> list[tuple[Task, str]]:
     """The solved examples (task, reasoning) shown before `task`, exemplars of other domains and questions in
-    turn: one, of either kind; with `pair`, one call and one no-call example, each kind last every other index.
+    turn: one, of either kind; with `pair`, one call and one no-call example, each kind last every other index
+    (`last` "alternate"), or always the call (`last` "call") or the no-call one ("no_call") last.
 
     >>> [bool(t.gold_calls) for t, _ in solver_examples(EXEMPLARS[0][0], 1, pair=True)]
     [False, True]
+    >>> [bool(t.gold_calls) for t, _ in solver_examples(EXEMPLARS[0][0], 1, pair=True, last="no_call")]
+    [True, False]
     """
     domain = task.spec.domain if task.spec else None
     pool = [(t, th) for t, th in EXEMPLARS if t.question != task.question and t.spec.domain != domain]
@@ -203,23 +209,24 @@ def solver_examples(task: Task, exemplar_index: int, pair: bool = False) -> list
     # example shown last (even indices) would always be the same one of two
     turn = exemplar_index // 2
     two = [calls[turn % len(calls)], no_calls[turn % len(no_calls)]]
-    return two[::-1] if exemplar_index % 2 else two
+    return two[::-1] if last == "call" or (last == "alternate" and exemplar_index % 2) else two
 
 
 THINK_PREFILL = "<think>"
 
 
 def solver_messages(
-    task: Task, exemplar_index: int | None = None, think_prefill: bool = False, example_pair: bool = False
+    task: Task, exemplar_index: int | None = None, think_prefill: bool = False, example_pair: bool = False,
+    example_last: str = "alternate",
 ) -> Messages:
     """The Solver prompt: the request and the tool menu; with `exemplar_index`, one solved example first (two
-    with `example_pair`, `solver_examples`); with `think_prefill`, the answer begun as `<think>`, an assistant
-    turn for the model to continue.
+    with `example_pair`, in the order `example_last` says: `solver_examples`); with `think_prefill`, the answer
+    begun as `<think>`, an assistant turn for the model to continue.
 
     SmolLM2-135M wrote the answer tags in 0 of 8 samples without the example and in 5 of 8 with it.
     """
     messages = [{"role": "system", "content": SOLVER_SYSTEM}]
-    for example, think in solver_examples(task, exemplar_index, example_pair) if exemplar_index is not None else []:
+    for example, think in solver_examples(task, exemplar_index, example_pair, example_last) if exemplar_index is not None else []:
         messages += [
             {"role": "user", "content": solver_user_turn(example.question, example.tools)},
             {"role": "assistant", "content": solver_completion(example, think)},

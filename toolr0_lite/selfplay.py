@@ -423,7 +423,8 @@ def solver_phase(roles: RoleModel, tasks: list[Task], config: SelfPlayConfig, ru
 
 def solver_prompt(config: SelfPlayConfig, task: Task, index: int) -> list[dict[str, str]]:
     """The Solver's prompt for the `index`-th task as the run's config asks: example, think prefill."""
-    return solver_messages(task, _example(config, index, "solver"), config.solver_think_prefill, config.solver_example_pair)
+    return solver_messages(task, _example(config, index, "solver"), config.solver_think_prefill,
+                           config.solver_example_pair, config.solver_example_last)  # fmt: skip
 
 
 def _example(config: SelfPlayConfig, index: int, role: str = "generator") -> int | None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from toolr0_lite.config import ConfigError, from_dict, load_yaml, parse_sets, setting, to_dict
 from toolr0_lite.models import ModelConfig
+from toolr0_lite.prompts import EXAMPLE_LAST
 from toolr0_lite.rewards import GeneratorRewardConfig
 from toolr0_lite.spec import SpecConfig
 
@@ -126,6 +127,9 @@ class SelfPlayConfig:
     solver_example_pair: bool = setting(False, "with the Solver's example on, show two: a call and a no-call example, "
                                         "each kind last every other prompt (kit). A lone example's kind is a cue "
                                         "a 0.5B Solver follows over its menu")
+    solver_example_last: str = setting("alternate", "with solver_example_pair, which kind comes last: alternate (each "
+                                       "every other prompt), call or no_call (always). Alternating, the kind shown "
+                                       "last is a cue a 0.5B Solver follows, and CPU training strengthened it")
     solver_think_prefill: bool = setting(False, "begin every Solver answer with <think> (kit; paper: the model "
                                          "opens it). r_S pays accuracy only after a <think> block, and a 0.5B "
                                          "Solver without an example opened none in 48 answers")
@@ -153,6 +157,11 @@ class SelfPlayConfig:
         if self.solver_example_pair and not self.solver_shows_example:
             raise ConfigError("solver_example_pair: the Solver's prompt shows no example; set exemplars and "
                               "solver_exemplar true, or solver_example_pair false")  # fmt: skip
+        if self.solver_example_last not in EXAMPLE_LAST:
+            raise ConfigError(f"solver_example_last: {self.solver_example_last!r}; use {', '.join(EXAMPLE_LAST)}")
+        if self.solver_example_last != "alternate" and not self.solver_example_pair:
+            raise ConfigError("solver_example_last: it orders a pair of examples; set solver_example_pair true, or "
+                              "leave solver_example_last at alternate")  # fmt: skip
         if self.solver_twin_in_step:
             self._check_twin_in_step()
 
