@@ -231,14 +231,14 @@ def heldout_report(tasks: list[Task], folder: Path, answers: dict[str, dict],
 
 def by_example_kind(tasks: list[Task], answers: dict[str, dict],
                     reference: tuple[Path, dict[str, dict]] | None = None, pair: bool = False,
-                    last: str = "alternate") -> None:  # fmt: skip
+                    order: str = "alternate") -> None:  # fmt: skip
     """The held-out answers split by the worked example each prompt showed last (task i of the held-out file is
-    shown `solver_examples(task, i, pair, last)`, as `evaluate` asks): mean r_S, answers with no call, the change
+    shown `solver_examples(task, i, pair, order)`, as `evaluate` asks): mean r_S, answers with no call, the change
     against `reference`."""
     by_id = {t.id: t for t in tasks}
     last = " last" if pair else ""
     for kind, calls in ((f"a call example{last}", True), (f"a no-call example{last}", False)):
-        ids = {t.id for i, t in enumerate(tasks) if bool(solver_examples(t, i, pair, last)[-1][0].gold_calls) == calls}
+        ids = {t.id for i, t in enumerate(tasks) if bool(solver_examples(t, i, pair, order)[-1][0].gold_calls) == calls}
         mine = {k: r for k, r in answers.items() if k in ids}
         if not mine:
             continue

@@ -140,9 +140,14 @@ def test_heldout_answers_split_by_the_worked_example_they_were_shown(tmp_path, c
         "  shown a no-call example: 2 tasks (0 no-call), mean r_S 0.600, answered no call 2; over 2 tasks: "
         "r_S -1.150 ± 0.000 (SE), 0 up, 2 down; calls' accuracy without the gate -0.750 ± 0.000 (SE), 0 up, 2 down; "
         "exact 0 → 0"]
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps({"benchmark": "heldout", **r}) + "\n"
+                                                    for r in before.values()))  # fmt: skip
+    for order, calls_last in (("alternate", 2), ("call", 4), ("no_call", 0)):  # a pair, in the order evaluated
+        (tmp_path / "settings.json").write_text(json.dumps({"exemplars": True, "example_pair": True, "example_last": order}))
+        heldout_report(tasks, tmp_path, heldout_answers(tasks, tmp_path))
+        lines = [x for x in capsys.readouterr().out.splitlines() if "shown a call example last" in x]
+        assert (lines[0].split(": ")[1].split(" tasks")[0] if lines else "0") == str(calls_last)
     for shown in (True, False):  # the split is printed only for evaluations whose prompts showed an example
-        (tmp_path / "results.jsonl").write_text("".join(json.dumps({"benchmark": "heldout", **r}) + "\n"
-                                                        for r in before.values()))  # fmt: skip
         (tmp_path / "settings.json").write_text(json.dumps({"exemplars": shown}))
         heldout_report(tasks, tmp_path, heldout_answers(tasks, tmp_path))
         assert ("shown a no-call example" in capsys.readouterr().out) == shown
