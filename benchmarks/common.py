@@ -21,7 +21,7 @@ from toolr0_lite.config import ConfigError
 from toolr0_lite.evaluate import EvalConfig, evaluate
 from toolr0_lite.models import RoleModel
 from toolr0_lite.parsing import parse_solver_output
-from toolr0_lite.pipeline import twin_of, verify_and_deduplicate
+from toolr0_lite.pipeline import twin_places, verify_and_deduplicate
 from toolr0_lite.prompts import generator_messages, tool
 from toolr0_lite.records import Call, Spec, Task
 from toolr0_lite.rewards import is_exact
@@ -217,14 +217,10 @@ def twin_declines(tasks: list[Task], rollouts: list[dict]) -> list[dict]:
         half = "first" if r["step"] < middle else "second"
         declined[r["task"], half] += parse_solver_output(r["text"]).calls == []
         answers[r["task"], half] += 1
-    place = {t.id: i for i, t in enumerate(tasks)}
     pairs = []
-    for i, twin in enumerate(tasks):
-        task_id = twin_of(twin.id)
-        if task_id not in place:
-            continue
-        pair = {"task": task_id, "tools": [c.name for c in tasks[place[task_id]].gold_calls]}
-        for who, index in (("task", place[task_id]), ("twin", i)):
+    for i, task in twin_places(tasks).items():
+        pair = {"task": tasks[task].id, "tools": [c.name for c in tasks[task].gold_calls]}
+        for who, index in (("task", task), ("twin", i)):
             for half in ("first", "second"):
                 pair[f"{who}_{half}"] = (declined[index, half], answers[index, half])
         pairs.append(pair)

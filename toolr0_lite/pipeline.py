@@ -287,6 +287,16 @@ def twin_of(task_id: str | None) -> str | None:
     return task_id[: -len(TWIN)] if task_id and task_id.endswith(TWIN) else None
 
 
+def twin_places(tasks: Sequence[Task]) -> dict[int, int]:
+    """Where each no-call twin of `tasks` is → where its task is (twins whose task is not in the list left out).
+
+    >>> twin_places([Task("q", [], [], id="a"), Task("r", [], [], id="b"), Task("q", [], [], id="a-twin")])
+    {2: 0}
+    """
+    place = {t.id: i for i, t in enumerate(tasks) if t.id is not None}
+    return {i: place[twin_of(t.id)] for i, t in enumerate(tasks) if twin_of(t.id) in place}
+
+
 def with_no_call_twins(tasks: Sequence[Task], answers: Mapping[str, Sequence[str]] | None = None) -> list[Task]:
     """Each task followed by its no-call twin: the same request with the gold calls' tools taken off the menu.
 
@@ -344,8 +354,7 @@ def twin_steps(tasks: Sequence[Task], count: int, seed: int) -> list[int]:
     >>> all(order[k : k + 2] in ([0, 1], [2, 2]) for k in range(0, 8, 2))
     True
     """
-    index = {t.id: i for i, t in enumerate(tasks) if t.id is not None}
-    task_of = {i: index[twin_of(t.id)] for i, t in enumerate(tasks) if twin_of(t.id) in index}  # twin → its task
+    task_of = twin_places(tasks)
     pairs = [[task, twin] for twin, task in task_of.items()]
     singles = [i for i in range(len(tasks)) if i not in task_of and i not in task_of.values()]
     rng, order = random.Random(seed), []
