@@ -49,7 +49,7 @@ from typing import Callable
 
 from common import declined_share, menu_effect, twin_declines
 
-from toolr0_lite.config import run_entry_point
+from toolr0_lite.config import ConfigError, run_entry_point
 from toolr0_lite.evaluate import heldout_record
 from toolr0_lite.parsing import parse_generator_output, parse_solver_output
 from toolr0_lite.prompts import EXEMPLARS, solver_examples
@@ -156,9 +156,13 @@ def copies_exemplar(answer: str) -> bool:
 
 
 def heldout_answers(tasks: list[Task], folder: Path) -> dict[str, dict]:
-    """An evaluation folder's held-out records of these tasks, by task id."""
+    """An evaluation folder's held-out records of these tasks, by task id; a folder with none is refused."""
     ids = {t.id for t in tasks}
-    return {r["id"]: r for r in read_jsonl(folder / "results.jsonl") if r["benchmark"] == "heldout" and r["id"] in ids}
+    answers = {r["id"]: r for r in read_jsonl(folder / "results.jsonl") if r["benchmark"] == "heldout" and r["id"] in ids}
+    if not answers:
+        raise ConfigError(f"{folder}: no held-out answers to these tasks in its results.jsonl; give an evaluation "
+                          "folder (RUNS/base, RUNS/seed_0/learning/iter_00) that answered them")  # fmt: skip
+    return answers
 
 
 def mean_change(deltas: list[float]) -> str:
@@ -282,10 +286,10 @@ def main() -> None:
             twins_report(root)
     elif args.heldout:
         tasks = [Task.from_dict(d) for d in read_jsonl(args.heldout)]
-        first = (args.runs[0], heldout_answers(tasks, args.runs[0]))  # the others' reference
+        answers = {folder: heldout_answers(tasks, folder) for folder in args.runs}  # every folder checked first
+        first = (args.runs[0], answers[args.runs[0]])  # the others' reference
         for folder in args.runs:
-            answers = first[1] if folder == first[0] else heldout_answers(tasks, folder)
-            heldout_report(tasks, folder, answers, None if folder == first[0] else first)
+            heldout_report(tasks, folder, answers[folder], None if folder == first[0] else first)
     else:
         report([x for root in args.runs for x in probed(root)])
 

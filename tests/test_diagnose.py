@@ -23,6 +23,7 @@ from diagnose_probes import (  # noqa: E402
     ungrounded,
 )
 
+from toolr0_lite.config import ConfigError  # noqa: E402
 from toolr0_lite.pipeline import with_no_call_twins  # noqa: E402
 from toolr0_lite.prompts import EXEMPLARS  # noqa: E402
 from toolr0_lite.records import Call  # noqa: E402
@@ -59,6 +60,13 @@ def test_no_call_tasks_and_ungrounded_gold():
     task = sound_task()
     task.gold_calls[0].arguments["city"] = "Bergen"  # the request names Oslo
     assert ungrounded(task)
+
+
+def test_a_folder_without_heldout_answers_is_refused_in_one_line(tmp_path):
+    (tmp_path / "results.jsonl").write_text(json.dumps({"benchmark": "bfcl", "id": "simple_python_1", "raw": ""}) + "\n")
+    for folder in (tmp_path, tmp_path / "seed_0"):  # answers of another benchmark only; no results.jsonl at all
+        with pytest.raises(ConfigError, match="no held-out answers to these tasks"):
+            heldout_answers([sound_task(id="hand-01")], folder)
 
 
 def test_heldout_answers_by_group_with_copied_reasoning(tmp_path, capsys):
