@@ -263,7 +263,10 @@ def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = 
           bfcl: bool = True, on_row: Callable[[dict], None] = lambda row: None, log=print) -> list[dict]:  # fmt: skip
     """Score the base Solver (if asked), then train iteration after iteration into `out`, scoring each
     iteration's Solver as soon as it is trained; `on_row` gets each row as it comes. The held-out set and the
-    base's answers live beside `out` (`heldout.jsonl`, `base/`), shared by the seeds written there.
+    base's answers live beside `out` (`heldout.jsonl`, `base/`), shared by the seeds written there. Each
+    iteration's row also holds the Solver's fit: its greedy r_S and exact share on the tasks of its own phase,
+    before the phase and after (`fit_*`): a Solver that did not learn its own tasks was not trained well; one
+    that learned them and not the held-out set did not generalise from them.
 
     `model` replaces the preset's model source (e.g. the offline 0.5B GGUF file); `bfcl_items` its BFCL subset
     size (0: every item); `prompt` how BFCL is asked ("kit": the Solver's prompt with its worked example,
@@ -278,6 +281,9 @@ def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = 
     config = load_config(preset, out=str(out), seed=seed, iterations=iterations,
                          **merge_settings(sizes["config"], overrides))  # fmt: skip
     roles = RoleModel.load(config.model)  # one copy, shared by scoring and self-play; initial weights until trained
+    initial = out / "initial_solver"  # the untrained Solver (LoRA B = 0: the base model), for iteration 0's fit
+    if not (initial / "adapter_config.json").is_file():
+        roles.save_role("solver", initial)
     heldout = heldout_tasks(out.parent / "heldout.jsonl", roles, config, sizes["generated_specs"], log)
     items = sizes["bfcl_items"] if bfcl_items is None else bfcl_items
     eval_config = EvalConfig(limit=items or None, seed=0, max_new_tokens=sizes["bfcl_tokens"],
@@ -292,6 +298,18 @@ def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = 
         folder = out.parent / f"base{mode}" if adapter is None else out / f"learning{mode}" / name
         summaries = evaluate(roles, folder, eval_config, adapter, heldout, log=lambda _: None)
         return {"seed": seed, "after": name, "bfcl_prompt": prompt, **solver_measures(next(iter(summaries.values())))}
+
+    def fit(run: RunDir, i: int) -> dict:
+        # The phase's own tasks, greedy, each asked as in training: the Solver the phase began from, then its result.
+        tasks = [Task.from_dict(d) for d in read_jsonl(run.path(iteration_name(i), "tasks.jsonl"))]
+        began = initial if i == 0 else run.path(iteration_name(i - 1), "solver")
+        got = {}
+        for when, adapter in (("before", began), ("after", run.path(iteration_name(i), "solver"))):
+            folder = out / "fit" / iteration_name(i) / when  # the kit's prompt in either BFCL mode
+            held = evaluate(roles, folder, replace(eval_config, categories=[], prompt="kit"), adapter, tasks,
+                            log=lambda _: None)["trained"]["heldout"]  # fmt: skip
+            got |= {f"fit_reward_{when}": held["reward"], f"fit_exact_{when}": held["exact_match"]}
+        return got
 
     rows = []
     if score_base:  # first: the Solver slot still holds its initial weights
@@ -308,6 +326,7 @@ def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = 
         metrics = read_jsonl(run.path("metrics.jsonl"))
         rows.append({**scored(iteration_name(i), run.path(iteration_name(i), "solver")),
                      **iteration_measures(run, metrics, i, config.rewards.band, config.solver.group_size),
+                     **fit(run, i),
                      "train_minutes": train_minutes(metrics)})  # fmt: skip
         on_row(rows[-1])
         log(json.dumps(rows[-1]))
@@ -357,7 +376,7 @@ def use_heldout(source: str | None, out: Path) -> None:
 MEASURES = ("heldout_reward", "heldout_call_accuracy", "heldout_think_share", "heldout_exact_match",
             "no_call_accuracy", "bfcl_overall", "bfcl_irrelevance", "solver_train_reward", "generator_train_reward",
             "rollout_parse_rate", "sound_rate", "accept_rate", "mean_p_hat", "frontier_share", "solver_frontier_share",
-            "solver_menu_effect")  # fmt: skip
+            "solver_menu_effect", "fit_reward_before", "fit_reward_after")  # fmt: skip
 
 
 def print_table(rows: list[dict]) -> None:

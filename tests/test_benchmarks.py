@@ -42,6 +42,10 @@ def test_learn_cpu_records_every_measure_and_keeps_earlier_seeds(tmp_path, monke
     assert sum(trained["solver_groups"].values()) == 2 * 2  # tiny: 2 Solver steps × 2 prompts, one group each
     assert trained["solver_frontier_share"] == trained["solver_groups"]["some"] / 4
     assert trained["solver_menu_effect"] is None  # no no-call twins in this run (test_diagnose: with them)
+    assert 0.0 <= trained["fit_reward_before"] <= 2.0 and 0.0 <= trained["fit_exact_after"] <= 1.0
+    run = tmp_path / "seed_0"
+    fit = read_jsonl(run / "fit" / "iter_00" / "after" / "results.jsonl")  # the Solver phase's own tasks
+    assert sorted(r["id"] for r in fit) == sorted(t["id"] for t in read_jsonl(run / "iter_00" / "tasks.jsonl"))
     assert (tmp_path / "learning.png").stat().st_size > 0
     held_out = read_jsonl(tmp_path / "heldout.jsonl")
     assert {t["id"] for t in held_out} >= {t.id for t in common.HAND_WRITTEN}
@@ -231,6 +235,8 @@ def test_bench_cpu_speed_prints_only_the_chosen_figures(capsys, monkeypatch):
 def test_learn_trains_and_scores_on_one_copy_of_the_model_with_the_same_records(tmp_path, monkeypatch):
     """learn() hands its scoring model to self-play (one copy in memory, not two): the rows and records are those of
     a learn() whose self-play loads a model of its own, with rewards that move the weights (a mix-up would show)."""
+    from safetensors.torch import load_file
+
     from toolr0_lite.models import RoleModel
     from toolr0_lite.selfplay import run_selfplay
 
@@ -245,5 +251,13 @@ def test_learn_trains_and_scores_on_one_copy_of_the_model_with_the_same_records(
 
     shared = learned(tmp_path / "shared")
     assert len(loads) == 1
+    initial = load_file(tmp_path / "shared" / "seed_0" / "initial_solver" / "adapter_model.safetensors")
+    assert all(not w.any() for k, w in initial.items() if "lora_B" in k)  # iteration 0's fit began from the base
+    run = tmp_path / "shared" / "seed_0"
+    scored = {(i, when): json.loads((run / "fit" / i / when / "settings.json").read_text())["adapter"]
+              for i in ("iter_00", "iter_01") for when in ("before", "after")}  # fmt: skip
+    solver = {i: str(run / i / "solver") for i in ("iter_00", "iter_01")}
+    assert scored == {("iter_00", "before"): str(run / "initial_solver"), ("iter_00", "after"): solver["iter_00"],
+                      ("iter_01", "before"): solver["iter_00"], ("iter_01", "after"): solver["iter_01"]}  # fmt: skip
     monkeypatch.setattr(common, "run_selfplay", lambda config, log, roles: run_selfplay(config, log=log))
     assert learned(tmp_path / "own") == shared and len(loads) == 1 + 1 + 2  # scoring's copy + one per iteration

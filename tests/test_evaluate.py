@@ -266,6 +266,24 @@ def test_a_resumed_item_is_asked_with_the_prompt_an_uninterrupted_eval_gives_it(
     assert len({m[1]["content"] for m in whole}) > 1  # the worked examples do differ by place
 
 
+def test_a_twin_is_asked_with_its_tasks_worked_examples_as_in_training(tmp_path, monkeypatch):
+    """Scoring a Solver on its own training tasks (a tasks.jsonl with no-call twins) asks each twin with the
+    examples its task was shown, as the Solver phase did: the two prompts differ in the tool menu alone."""
+    from toolr0_lite import evaluate, selfplay
+    from toolr0_lite.pipeline import example_places, with_no_call_twins
+    from toolr0_lite.selfplay_config import load_config
+
+    asked = []
+    monkeypatch.setattr(evaluate, "generate_shared", lambda roles, role, prompts, **_: asked.extend(prompts) or [
+        [types.SimpleNamespace(text="<tool_call_answer>[]</tool_call_answer>")] for _ in prompts])
+    tasks = [sound_task(id="iter_00-00000"), *with_no_call_twins([sound_task(id="iter_00-00001")])]
+    config = EvalConfig(categories=[], example_pair=True)
+    evaluate._answer(None, RunDir(tmp_path), "base", "heldout", tasks, heldout_record, config, "")
+    run = load_config("tiny", solver_example_pair=True)
+    assert asked == [selfplay.solver_prompt(run, t, p) for t, p in zip(tasks, example_places(tasks))]
+    assert asked[2][:-1] == asked[1][:-1] and asked[2][-1] != asked[1][-1]  # the menu, in the last turn
+
+
 def test_the_think_prefill_begins_kit_prompt_answers_only(monkeypatch):
     """A Solver trained with its answers begun as `<think>` is asked the same way in the kit's prompt; BFCL's own
     prompting mode stays the leaderboard's."""

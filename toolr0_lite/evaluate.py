@@ -42,6 +42,7 @@ from toolr0_lite.config import ConfigError
 from toolr0_lite.distributed import generate_shared, join_launch, open_run
 from toolr0_lite.models import ModelConfig, RoleModel
 from toolr0_lite.parsing import parse_solver_output
+from toolr0_lite.pipeline import example_places
 from toolr0_lite.prompts import EXAMPLE_LAST, solver_messages
 from toolr0_lite.records import Task
 from toolr0_lite.rewards import accuracy_reward, exact_match, solver_reward
@@ -195,7 +196,9 @@ def _answer(roles: RoleModel, out: RunDir, variant: str, benchmark: str, items: 
     from tqdm.auto import tqdm
 
     done = {(r["variant"], r["benchmark"], r["id"]) for r in read_jsonl(out.path("results.jsonl"))}
-    todo = [(i, x) for i, x in enumerate(items) if (variant, benchmark, x.id) not in done]  # i: the item's place
+    # i: the place whose worked examples the item's prompt shows; a no-call twin shows its task's, as in training
+    places = example_places(items) if benchmark == "heldout" else range(len(items))
+    todo = [(i, x) for i, x in zip(places, items) if (variant, benchmark, x.id) not in done]
     if not todo:
         return
     size = config.chunk or (512 if torch.cuda.is_available() else 32)
