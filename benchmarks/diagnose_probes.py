@@ -35,6 +35,8 @@ teaching it.
 
     python benchmarks/diagnose_probes.py RUN_DIR [RUN_DIR ...]
     python benchmarks/diagnose_probes.py --heldout RUNS/heldout.jsonl RUNS/base RUNS/seed_0/learning/iter_00
+    python benchmarks/diagnose_probes.py --heldout RUNS/seed_0/iter_00/tasks.jsonl RUNS/seed_0/fit/iter_00/before \
+        RUNS/seed_0/fit/iter_00/after     # the Solver on its own phase's tasks (learn_cpu's fit), before and after
     python benchmarks/diagnose_probes.py --twins RUNS/seed_0
 """
 
@@ -52,6 +54,7 @@ from common import declined_share, menu_effect, twin_declines
 from toolr0_lite.config import ConfigError, run_entry_point
 from toolr0_lite.evaluate import heldout_record
 from toolr0_lite.parsing import parse_generator_output, parse_solver_output
+from toolr0_lite.pipeline import example_places
 from toolr0_lite.prompts import EXEMPLARS, solver_examples
 from toolr0_lite.records import Call, Task
 from toolr0_lite.rewards import (
@@ -236,13 +239,14 @@ def heldout_report(tasks: list[Task], folder: Path, answers: dict[str, dict],
 def by_example_kind(tasks: list[Task], answers: dict[str, dict],
                     reference: tuple[Path, dict[str, dict]] | None = None, pair: bool = False,
                     order: str = "alternate") -> None:  # fmt: skip
-    """The held-out answers split by the worked example each prompt showed last (task i of the held-out file is
-    shown `solver_examples(task, i, pair, order)`, as `evaluate` asks): mean r_S, answers with no call, the change
-    against `reference`."""
+    """The held-out answers split by the worked example each prompt showed last (task i of the file is shown
+    `solver_examples(task, i, pair, order)`, a no-call twin its task's, as `evaluate` asks): mean r_S, answers
+    with no call, the change against `reference`."""
     by_id = {t.id: t for t in tasks}
     last = " last" if pair else ""
     for kind, calls in ((f"a call example{last}", True), (f"a no-call example{last}", False)):
-        ids = {t.id for i, t in enumerate(tasks) if bool(solver_examples(t, i, pair, order)[-1][0].gold_calls) == calls}
+        ids = {t.id for t, i in zip(tasks, example_places(tasks))
+               if bool(solver_examples(t, i, pair, order)[-1][0].gold_calls) == calls}  # fmt: skip
         mine = {k: r for k, r in answers.items() if k in ids}
         if not mine:
             continue

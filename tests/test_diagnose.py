@@ -155,6 +155,10 @@ def test_heldout_answers_split_by_the_worked_example_they_were_shown(tmp_path, c
         heldout_report(tasks, tmp_path, heldout_answers(tasks, tmp_path))
         lines = [x for x in capsys.readouterr().out.splitlines() if "shown a call example last" in x]
         assert (lines[0].split(": ")[1].split(" tasks")[0] if lines else "0") == str(calls_last)
+    twinned = [tasks[0], *with_no_call_twins([sound_task(id="generated-1")]), tasks[3]]  # the twin in place 2
+    by_example_kind(twinned, {t.id: {"raw": answer("[]"), "reward": 0.6} for t in twinned})
+    shown = [x.split(": ")[1].split(", mean")[0] for x in capsys.readouterr().out.splitlines()]
+    assert shown == ["3 tasks (1 no-call)", "1 tasks (0 no-call)"]  # the twin was shown its task's call example
     for shown in (True, False):  # the split is printed only for evaluations whose prompts showed an example
         (tmp_path / "settings.json").write_text(json.dumps({"exemplars": shown}))
         heldout_report(tasks, tmp_path, heldout_answers(tasks, tmp_path))
