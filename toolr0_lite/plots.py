@@ -205,12 +205,12 @@ def learning_figure(rows: list[dict], measures: tuple[str, ...], title: str = "L
 
 
 def _scale(measure: str) -> tuple[float, float] | None:
-    """The range a learning measure can take: the Generator reward r_G is 0-3, the Solver reward r_S 0-2; shares,
-    rates and accuracies 0-1; a difference of two shares (the Solver's menu effect) -1 to 1; None (autoscale) for
-    the rest."""
+    """The range a learning measure can take: the Generator reward r_G is 0-3, the Solver reward r_S 0-2 (its fit
+    too); shares, rates and accuracies 0-1; a difference of two shares (the Solver's menu effect) -1 to 1; None
+    (autoscale) for the rest."""
     if measure == "generator_train_reward":
         return (0.0, 3.0)
-    if measure in ("heldout_reward", "solver_train_reward"):
+    if measure in ("heldout_reward", "solver_train_reward") or measure.startswith("fit_reward"):
         return (0.0, 2.0)
     if measure.startswith("bfcl_") or measure.endswith(("_rate", "_match", "_accuracy", "_share", "p_hat")):
         return (0.0, 1.0)
