@@ -304,6 +304,8 @@ def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = 
         tasks = [Task.from_dict(d) for d in read_jsonl(run.path(iteration_name(i), "tasks.jsonl"))]
         began = initial if i == 0 else run.path(iteration_name(i - 1), "solver")
         got = {}
+        if not tasks:  # synthesis kept none (synthesis.on_too_few: skip): nothing was trained, nothing to score
+            return got
         for when, adapter in (("before", began), ("after", run.path(iteration_name(i), "solver"))):
             folder = out / "fit" / iteration_name(i) / when  # the kit's prompt in either BFCL mode
             held = evaluate(roles, folder, replace(eval_config, categories=[], prompt="kit"), adapter, tasks,

@@ -51,6 +51,15 @@ def test_learn_cpu_records_every_measure_and_keeps_earlier_seeds(tmp_path, monke
     assert {t["id"] for t in held_out} >= {t.id for t in common.HAND_WRITTEN}
 
 
+def test_an_iteration_without_tasks_is_rowed_without_a_fit(tmp_path):
+    """With synthesis.on_too_few: skip, an iteration may keep no task (the tiny model writes none sound): the Solver
+    phase is skipped, and its row has no fit rather than a failure."""
+    rows = common.learn(tmp_path / "seed_0", 0, 1, {"synthesis": {"on_too_few": "skip"}}, "tiny", bfcl=False,
+                        log=lambda _: None)  # fmt: skip
+    assert read_jsonl(tmp_path / "seed_0" / "iter_00" / "tasks.jsonl") == []
+    assert rows[-1]["after"] == "iter_00" and "fit_reward_after" not in rows[-1]
+
+
 def test_solver_groups_sorts_each_group_by_its_exact_answers():
     exact, partial, unthought = (dict(accuracy=1.0), dict(accuracy=0.6), dict(accuracy=0.0))  # r_acc of an answer
     batches = [(0, 0, [exact, partial, exact, unthought]), (1, 1, [exact] * 4), (2, 0, [partial] * 4),
