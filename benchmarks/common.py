@@ -302,10 +302,10 @@ def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = 
     def fit(run: RunDir, i: int) -> dict:
         # The phase's own tasks, greedy, each asked as in training: the Solver the phase began from, then its result.
         tasks = [Task.from_dict(d) for d in read_jsonl(run.path(iteration_name(i), "tasks.jsonl"))]
-        began = initial if i == 0 else run.path(iteration_name(i - 1), "solver")
         got = {}
         if not tasks:  # synthesis kept none (synthesis.on_too_few: skip): nothing was trained, nothing to score
             return got
+        began = initial if i == 0 else run.path(iteration_name(i - 1), "solver")
         for when, adapter in (("before", began), ("after", run.path(iteration_name(i), "solver"))):
             folder = out / "fit" / iteration_name(i) / when  # the kit's prompt in either BFCL mode
             held = evaluate(roles, folder, replace(eval_config, categories=[], prompt="kit"), adapter, tasks,

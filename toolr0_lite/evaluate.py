@@ -197,8 +197,7 @@ def _answer(roles: RoleModel, out: RunDir, variant: str, benchmark: str, items: 
 
     done = {(r["variant"], r["benchmark"], r["id"]) for r in read_jsonl(out.path("results.jsonl"))}
     # i: the place whose worked examples the item's prompt shows; a no-call twin shows its task's, as in training
-    places = example_places(items) if benchmark == "heldout" else range(len(items))
-    todo = [(i, x) for i, x in zip(places, items) if (variant, benchmark, x.id) not in done]
+    todo = [(i, x) for i, x in zip(example_places(items), items) if (variant, benchmark, x.id) not in done]
     if not todo:
         return
     size = config.chunk or (512 if torch.cuda.is_available() else 32)
