@@ -240,6 +240,26 @@ def menu_effect(pairs: list[dict], halves: tuple[str, ...] = ("first", "second")
     return None if task is None or twin is None else twin - task
 
 
+def solver_change(before: Path, after: Path) -> float:
+    """How far a Solver phase moved the model: the mean over its LoRA layers of ‖ΔW_after − ΔW_before‖ (Frobenius),
+    each adapter's ΔW = (alpha / r)·B·A read from its folder. Adam moves every weight by about the learning rate a
+    step whatever the gradient, so this grows with rate × steps; the first CPU Solver whose held-out calls moved
+    had moved 0.058, one that moved no call 0.012 (RESULTS.md, session 14)."""
+    from safetensors.torch import load_file
+
+    def deltas(folder: Path) -> dict:  # layer name: its ΔW
+        config = json.loads((folder / "adapter_config.json").read_text())
+        scale = config["lora_alpha"] / (config["r"] ** 0.5 if config.get("use_rslora") else config["r"])
+        weights = load_file(folder / "adapter_model.safetensors")
+        return {name: scale * weights[name.replace("lora_A", "lora_B")].float() @ a.float()
+                for name, a in weights.items() if "lora_A" in name}  # fmt: skip
+
+    old, new = deltas(before), deltas(after)
+    if old.keys() != new.keys():
+        raise ValueError(f"{before} and {after} adapt different layers: not two states of one Solver")
+    return sum((new[k] - old[k]).norm().item() for k in new) / len(new)
+
+
 def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
@@ -266,7 +286,8 @@ def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = 
     base's answers live beside `out` (`heldout.jsonl`, `base/`), shared by the seeds written there. Each
     iteration's row also holds the Solver's fit: its greedy r_S and exact share on the tasks of its own phase,
     before the phase and after (`fit_*`): a Solver that did not learn its own tasks was not trained well; one
-    that learned them and not the held-out set did not generalise from them.
+    that learned them and not the held-out set did not generalise from them. `solver_change` says how far the
+    phase moved the Solver's weights.
 
     `model` replaces the preset's model source (e.g. the offline 0.5B GGUF file); `bfcl_items` its BFCL subset
     size (0: every item); `prompt` how BFCL is asked ("kit": the Solver's prompt with its worked example,
@@ -311,7 +332,7 @@ def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = 
             held = evaluate(roles, folder, replace(eval_config, categories=[], prompt="kit"), adapter, tasks,
                             log=lambda _: None)["trained"]["heldout"]  # fmt: skip
             got |= {f"fit_reward_{when}": held["reward"], f"fit_exact_{when}": held["exact_match"]}
-        return got
+        return got | {"solver_change": solver_change(began, run.path(iteration_name(i), "solver"))}
 
     rows = []
     if score_base:  # first: the Solver slot still holds its initial weights
@@ -378,7 +399,7 @@ def use_heldout(source: str | None, out: Path) -> None:
 MEASURES = ("heldout_reward", "heldout_call_accuracy", "heldout_think_share", "heldout_exact_match",
             "no_call_accuracy", "bfcl_overall", "bfcl_irrelevance", "solver_train_reward", "generator_train_reward",
             "rollout_parse_rate", "sound_rate", "accept_rate", "mean_p_hat", "frontier_share", "solver_frontier_share",
-            "solver_menu_effect", "fit_reward_before", "fit_reward_after")  # fmt: skip
+            "solver_menu_effect", "fit_reward_before", "fit_reward_after", "solver_change")  # fmt: skip
 
 
 def print_table(rows: list[dict]) -> None:

@@ -43,6 +43,7 @@ def test_learn_cpu_records_every_measure_and_keeps_earlier_seeds(tmp_path, monke
     assert trained["solver_frontier_share"] == trained["solver_groups"]["some"] / 4
     assert trained["solver_menu_effect"] is None  # no no-call twins in this run (test_diagnose: with them)
     assert 0.0 <= trained["fit_reward_before"] <= 2.0 and 0.0 <= trained["fit_exact_after"] <= 1.0
+    assert trained["solver_change"] >= 0.0
     run = tmp_path / "seed_0"
     fit = read_jsonl(run / "fit" / "iter_00" / "after" / "results.jsonl")  # the Solver phase's own tasks
     assert sorted(r["id"] for r in fit) == sorted(t["id"] for t in read_jsonl(run / "iter_00" / "tasks.jsonl"))
@@ -58,6 +59,33 @@ def test_an_iteration_without_tasks_is_rowed_without_a_fit(tmp_path):
                         log=lambda _: None)  # fmt: skip
     assert read_jsonl(tmp_path / "seed_0" / "iter_00" / "tasks.jsonl") == []
     assert rows[-1]["after"] == "iter_00" and "fit_reward_after" not in rows[-1]
+
+
+def _adapter(folder: Path, b: list, rslora: bool = False, fixed: str = "y") -> Path:
+    """A LoRA adapter folder (r = 2, alpha = 4) of two layers: "x" with the given B and A = diag(3, 4), and `fixed`
+    with B = A = ones (the same in every folder)."""
+    import torch
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_text(json.dumps({"r": 2, "lora_alpha": 4, "use_rslora": rslora}))
+    tensors = {"x.lora_A.weight": torch.tensor([[3.0, 0.0], [0.0, 4.0]]), "x.lora_B.weight": torch.tensor(b),
+               f"{fixed}.lora_A.weight": torch.ones(2, 3), f"{fixed}.lora_B.weight": torch.ones(3, 2)}  # fmt: skip
+    save_file(tensors, folder / "adapter_model.safetensors")
+    return folder
+
+
+def test_solver_change_is_the_mean_distance_of_the_layers_deltas(tmp_path):
+    """ΔW = (alpha / r)·B·A: B from 0 to I moves layer x by 2·‖diag(3, 4)‖ = 10 and layer y not at all, so the mean
+    is 5; rsLoRA scales by alpha / √r instead. Adapters of different layers are refused."""
+    zero, eye = [[0.0, 0.0], [0.0, 0.0]], [[1.0, 0.0], [0.0, 1.0]]
+    before, after = _adapter(tmp_path / "before", zero), _adapter(tmp_path / "after", eye)
+    assert common.solver_change(before, after) == pytest.approx(5.0)
+    assert common.solver_change(after, after) == 0.0
+    rs_before, rs_after = _adapter(tmp_path / "rs_before", zero, True), _adapter(tmp_path / "rs_after", eye, True)
+    assert common.solver_change(rs_before, rs_after) == pytest.approx(4 / 2**0.5 * 5 / 2)
+    with pytest.raises(ValueError, match="adapt different layers"):
+        common.solver_change(before, _adapter(tmp_path / "other", eye, fixed="z"))
 
 
 def test_solver_groups_sorts_each_group_by_its_exact_answers():
@@ -260,6 +288,7 @@ def test_learn_trains_and_scores_on_one_copy_of_the_model_with_the_same_records(
 
     shared = learned(tmp_path / "shared")
     assert len(loads) == 1
+    assert all(row["solver_change"] > 0 for row in shared[0][1:])  # these rewards move the weights each phase
     initial = load_file(tmp_path / "shared" / "seed_0" / "initial_solver" / "adapter_model.safetensors")
     assert all(not w.any() for k, w in initial.items() if "lora_B" in k)  # iteration 0's fit began from the base
     run = tmp_path / "shared" / "seed_0"
