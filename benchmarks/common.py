@@ -321,18 +321,20 @@ def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = 
         return {"seed": seed, "after": name, "bfcl_prompt": prompt, **solver_measures(next(iter(summaries.values())))}
 
     def fit(run: RunDir, i: int) -> dict:
-        # The phase's own tasks, greedy, each asked as in training: the Solver the phase began from, then its result.
+        # The phase's own tasks, greedy, each asked as in training: the Solver the phase began from, then its result;
+        # and how far the phase moved it.
         tasks = [Task.from_dict(d) for d in read_jsonl(run.path(iteration_name(i), "tasks.jsonl"))]
         got = {}
         if not tasks:  # synthesis kept none (synthesis.on_too_few: skip): nothing was trained, nothing to score
             return got
         began = initial if i == 0 else run.path(iteration_name(i - 1), "solver")
-        for when, adapter in (("before", began), ("after", run.path(iteration_name(i), "solver"))):
+        ended = run.path(iteration_name(i), "solver")
+        for when, adapter in (("before", began), ("after", ended)):
             folder = out / "fit" / iteration_name(i) / when  # the kit's prompt in either BFCL mode
             held = evaluate(roles, folder, replace(eval_config, categories=[], prompt="kit"), adapter, tasks,
                             log=lambda _: None)["trained"]["heldout"]  # fmt: skip
             got |= {f"fit_reward_{when}": held["reward"], f"fit_exact_{when}": held["exact_match"]}
-        return got | {"solver_change": solver_change(began, run.path(iteration_name(i), "solver"))}
+        return got | {"solver_change": solver_change(began, ended)}
 
     rows = []
     if score_base:  # first: the Solver slot still holds its initial weights
