@@ -74,10 +74,12 @@ def test_learning_figure_draws_seeds_their_mean_and_the_base():
 
 def test_a_learning_measure_without_a_known_range_is_autoscaled():
     rows = [{"seed": 0, "after": a, "minutes": v, "generator_train_reward": 1.3, "solver_menu_effect": 0.1,
-             "fit_reward_after": 1.4} for a, v in (("iter_00", 3.1), ("iter_01", 3.3))]  # fmt: skip
-    measures = ("minutes", "generator_train_reward", "solver_menu_effect", "fit_reward_after")
-    panel, generator, effect, fit = drawn(learning_figure(rows, measures))[:4]
+             "fit_reward_after": 1.4, "solver_change": v / 50}
+            for a, v in (("iter_00", 3.1), ("iter_01", 3.3))]  # fmt: skip
+    measures = ("minutes", "generator_train_reward", "solver_menu_effect", "fit_reward_after", "solver_change")
+    panel, generator, effect, fit, change = drawn(learning_figure(rows, measures))[:5]
     assert 3.0 < panel.get_ylim()[0] < panel.get_ylim()[1] < 3.5
     assert generator.get_ylim()[0] < 0 < 3 < generator.get_ylim()[1]  # r_G's whole range, 0-3
     assert effect.get_ylim()[0] < -1 < 1 < effect.get_ylim()[1]  # a difference of two shares, -1 to 1
     assert fit.get_ylim()[0] < 0 < 2 < fit.get_ylim()[1]  # the Solver's fit is r_S, 0-2
+    assert change.get_ylim()[0] < 0 < 0.066 < change.get_ylim()[1] < 0.07  # a distance: from 0 to its largest value

@@ -195,7 +195,10 @@ def learning_figure(rows: list[dict], measures: tuple[str, ...], title: str = "L
         ax.set_xticks(range(len(stages)), stages, fontsize=8)
         ax.set_title(measure, fontsize=10)
         if scale := _scale(measure):  # the measure's whole range, so a small change looks small
-            ax.set_ylim(scale[0] - 0.03 * scale[1], scale[1] * 1.03)
+            low, high = scale
+            if high is None:  # a distance: up to its largest value drawn
+                high = max(got.values()) or 1.0
+            ax.set_ylim(low - 0.03 * high, high * 1.03)
     for ax in axes.flat[len(measures):]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=8)
@@ -204,10 +207,11 @@ def learning_figure(rows: list[dict], measures: tuple[str, ...], title: str = "L
     return fig
 
 
-def _scale(measure: str) -> tuple[float, float] | None:
+def _scale(measure: str) -> tuple[float, float | None] | None:
     """The range a learning measure can take: the Generator reward r_G is 0-3, the Solver reward r_S 0-2 (its fit
-    too); shares, rates and accuracies 0-1; a difference of two shares (the Solver's menu effect) -1 to 1; None
-    (autoscale) for the rest."""
+    too); shares, rates and accuracies 0-1; a difference of two shares (the Solver's menu effect) -1 to 1; a
+    distance (how far a phase moved the Solver) from 0 to its largest value drawn (None); None (autoscale) for the
+    rest."""
     if measure == "generator_train_reward":
         return (0.0, 3.0)
     if measure in ("heldout_reward", "solver_train_reward") or measure.startswith("fit_reward"):
@@ -216,6 +220,8 @@ def _scale(measure: str) -> tuple[float, float] | None:
         return (0.0, 1.0)
     if measure.endswith("_effect"):
         return (-1.0, 1.0)
+    if measure == "solver_change":
+        return (0.0, None)
     return None
 
 
