@@ -215,6 +215,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, tiny_run):
          "solver.prompts_per_step is 3; make it even"),
         ({"solver_twin_in_step": True, "synthesis": {"no_call_twins": True}, "solver": {"steps_per_generation": 2}},
          "set solver.steps_per_generation=1"),
+        ({"solver_twin_group": True}, "solver_twin_group: a task and its twin form a group only when they share a step"),
     ],
 )
 def test_bad_configs_fail_before_any_model_loads(overrides, message):
@@ -438,6 +439,42 @@ def test_solver_twin_in_step_gives_trl_each_twin_in_its_tasks_step(tmp_path):
     for r in read_jsonl(tmp_path / "iter_00" / "solver_rollouts.jsonl"):
         steps.setdefault(r["step"], set()).add(r["task"])
     assert sorted(map(sorted, steps.values())) == [[0, 1], [2, 3], [4, 5]]
+
+
+@pytest.mark.parametrize("twin_group", [True, False])
+def test_solver_twin_group_ranks_a_task_and_its_twin_in_one_grpo_group(tmp_path, monkeypatch, twin_group):
+    """A reward that pays every twin's answer 1 and every task's 0 has no spread inside a prompt's group, so TRL
+    gives separate groups no gradient (frac_reward_zero_std 1); one group of a task and its twin has spread (0).
+    A task without a twin is a group alone: its 2 × group_size answers all its own."""
+    from helpers import sound_task
+
+    from toolr0_lite.pipeline import with_no_call_twins
+    from toolr0_lite.records import Task
+
+    tasks = with_no_call_twins([sound_task(id=f"t{i}", question=f"Weather in Oslo over the next {i + 2} days?")
+                                for i in range(2)]) + [Task("Say hello.", [], [], id="s0")]  # fmt: skip
+    seen = []
+
+    class TwinsPaid:
+        __name__ = "solver_reward"
+
+        def __init__(self, run, iteration):
+            pass
+
+        def __call__(self, completions, task, **_):
+            seen.append(list(task))
+            return [float(tasks[t].id.endswith("-twin")) for t in task]
+
+    monkeypatch.setattr(selfplay, "SolverReward", TwinsPaid)
+    config = load_config("tiny", out=str(tmp_path), solver_twin_in_step=True, solver_twin_group=twin_group,
+                         synthesis={"no_call_twins": True}, solver={"steps": 3, "prompts_per_step": 2, "group_size": 2})  # fmt: skip
+    selfplay.solver_phase(RoleModel.load(config.model), tasks, config, RunDir(tmp_path), 0)
+    zero_std = [r["frac_reward_zero_std"] for r in read_jsonl(tmp_path / "metrics.jsonl")
+                if r["phase"] == "solver_trl" and "frac_reward_zero_std" in r]  # fmt: skip
+    assert sorted(seen) == [[0, 0, 1, 1], [2, 2, 3, 3], [4, 4, 4, 4]]  # each step: the task's answers, then its twin's
+    single = [k for k, step in enumerate(seen) if step[0] == 4]
+    assert [z for k, z in enumerate(zero_std) if k not in single] == ([0.0, 0.0] if twin_group else [1.0, 1.0])
+    assert [zero_std[k] for k in single] == [1.0]
 
 
 def test_solver_exemplar_off_leaves_the_generator_its_example():

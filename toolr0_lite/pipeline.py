@@ -343,16 +343,20 @@ def example_places(tasks: Sequence[Task]) -> list[int]:
     return places
 
 
-def twin_steps(tasks: Sequence[Task], count: int, seed: int) -> list[int]:
+def twin_steps(tasks: Sequence[Task], count: int, seed: int, lone: bool = False) -> list[int]:
     """`count` task indices (an even count) in the order the Solver's GRPO steps take them, each no-call twin
     right after its task at an odd place: with an even number of prompts a step, a task and its twin share a
     step, so one update sees two prompts that differ in the menu alone. Tasks without a twin go two by two (an
-    odd one out beside another of them again); each pass over the tasks has a seeded order of its own.
+    odd one out beside another of them again), or with `lone` each by itself, twice over (the blocks of a GRPO
+    group made of two prompts: `solver_twin_group`); each pass over the tasks has a seeded order of its own.
 
     >>> tasks = [Task("q", [], [], id="a"), Task("q", [], [], id="a-twin"), Task("r", [], [], id="b")]
     >>> order = twin_steps(tasks, 8, seed=0)
     >>> all(order[k : k + 2] in ([0, 1], [2, 2]) for k in range(0, 8, 2))
     True
+    >>> tasks.append(Task("s", [], [], id="c"))
+    >>> sorted(map(tuple, zip(*[iter(twin_steps(tasks, 6, seed=0, lone=True))] * 2)))
+    [(0, 1), (2, 2), (3, 3)]
     """
     task_of = twin_places(tasks)
     pairs = [[task, twin] for twin, task in task_of.items()]
@@ -360,8 +364,11 @@ def twin_steps(tasks: Sequence[Task], count: int, seed: int) -> list[int]:
     rng, order = random.Random(seed), []
     while tasks and len(order) < count:
         rng.shuffle(singles)
-        ones = singles + singles[:1] if len(singles) % 2 else singles
-        blocks = pairs + [ones[k : k + 2] for k in range(0, len(ones), 2)]
+        if lone:
+            blocks = pairs + [[i, i] for i in singles]
+        else:
+            ones = singles + singles[:1] if len(singles) % 2 else singles
+            blocks = pairs + [ones[k : k + 2] for k in range(0, len(ones), 2)]
         rng.shuffle(blocks)
         order += [i for block in blocks for i in block]
     return order[:count]

@@ -217,10 +217,12 @@ class SolverReward:
 
 
 def train_role(roles: RoleModel, role: str, rows: list[dict], reward_funcs: list[Callable], phase: PhaseConfig,
-               config: SelfPlayConfig, run: RunDir, iteration: int, shuffle: bool = True) -> None:  # fmt: skip
+               config: SelfPlayConfig, run: RunDir, iteration: int, shuffle: bool = True,
+               prompts_per_group: int = 1) -> None:  # fmt: skip
     """One GRPO phase with TRL on `role`'s LoRA weights; TRL's logs go to metrics.jsonl, and to the console as
     one short line a step (TRL's whole log dictionary too with `verbose: true`). `shuffle=False`: the steps take
-    `rows` in their order, `prompts_per_step` at a time."""
+    `rows` in their order, `prompts_per_step` at a time. `prompts_per_group`: that many consecutive rows' answers
+    make one GRPO group (`group_size` answers each), in the rows' order (`grouped_prompts`)."""
     from datasets import Dataset
     from transformers import TrainerCallback
     from transformers.trainer_callback import ProgressCallback
@@ -247,7 +249,7 @@ def train_role(roles: RoleModel, role: str, rows: list[dict], reward_funcs: list
         # takes its share in gradient_accumulation_steps passes (check_processes made these divide evenly).
         per_device_train_batch_size=phase.prompts_per_step * phase.group_size // world_size() // phase.gradient_accumulation_steps,
         gradient_accumulation_steps=phase.gradient_accumulation_steps,
-        num_generations=phase.group_size,
+        num_generations=phase.group_size * prompts_per_group,  # TRL's group: its advantages' mean and spread
         steps_per_generation=phase.steps_per_generation * phase.gradient_accumulation_steps,  # TRL counts passes
         max_completion_length=phase.max_completion_length,
         max_steps=phase.steps,
@@ -268,13 +270,35 @@ def train_role(roles: RoleModel, role: str, rows: list[dict], reward_funcs: list
         bf16=cuda and torch.cuda.is_bf16_supported() and config.model.torch_dtype() == torch.bfloat16,
         fp16=cuda and config.model.torch_dtype() == torch.float16,
     )
-    trainer = GRPOTrainer(model=roles.for_training(role), args=args, reward_funcs=reward_funcs,
-                          train_dataset=Dataset.from_list(rows), processing_class=roles.tokenizer,
-                          callbacks=[ToMetrics()])  # fmt: skip
+    trainer_class = grouped_prompts(GRPOTrainer, prompts_per_group) if prompts_per_group > 1 else GRPOTrainer
+    trainer = trainer_class(model=roles.for_training(role), args=args, reward_funcs=reward_funcs,
+                            train_dataset=Dataset.from_list(rows), processing_class=roles.tokenizer,
+                            callbacks=[ToMetrics()])  # fmt: skip
     if not config.verbose:
         trainer.remove_callback(ProgressCallback)
         trainer.add_callback(StepLine())
     trainer.train()
+
+
+def grouped_prompts(trainer_class: type, prompts: int) -> type:
+    """TRL's GRPO trainer with each group made of `prompts` consecutive rows' answers instead of one row's.
+
+    TRL ranks the answers of a group (`num_generations` consecutive rollouts) against their own mean and spread,
+    and its sampler repeats each row `num_generations` times. This sampler repeats each row `num_generations //
+    prompts` times, in the rows' order, so a group holds those answers of `prompts` rows, each row's prompt
+    generated as its own (TRL generates every rollout from its row).
+    """
+    from trl.trainer.utils import RepeatSampler
+
+    class GroupedPrompts(trainer_class):
+        def _get_train_sampler(self, dataset=None):
+            per_row = self.num_generations // prompts
+            return RepeatSampler(self.train_dataset if dataset is None else dataset, mini_repeat_count=per_row,
+                                 batch_size=self.args.generation_batch_size // per_row,
+                                 repeat_count=self.num_iterations * self.args.steps_per_generation, shuffle=False,
+                                 seed=self.args.seed)  # fmt: skip
+
+    return GroupedPrompts
 
 
 def generator_phase(roles: RoleModel, config: SelfPlayConfig, run: RunDir, iteration: int) -> None:
@@ -414,11 +438,12 @@ def solver_phase(roles: RoleModel, tasks: list[Task], config: SelfPlayConfig, ru
                      "gold_calls": json.dumps([asdict(c) for c in task.gold_calls])})  # fmt: skip
     needed = config.solver.steps * config.solver.prompts_per_step
     if config.solver_twin_in_step:  # the kit's order, each twin in its task's step; TRL's shuffle off
-        rows = [rows[i] for i in twin_steps(tasks, needed, seed=config.seed + iteration)]
+        order = twin_steps(tasks, needed, seed=config.seed + iteration, lone=config.solver_twin_group)
+        rows = [rows[i] for i in order]
     else:
         rows = [rows[i % len(rows)] for i in range(max(needed, len(rows)))]  # repeat a small set to fill the steps
     train_role(roles, "solver", rows, [SolverReward(run, iteration)], config.solver, config, run, iteration,
-               shuffle=not config.solver_twin_in_step)  # fmt: skip
+               shuffle=not config.solver_twin_in_step, prompts_per_group=2 if config.solver_twin_group else 1)  # fmt: skip
 
 
 def solver_prompt(config: SelfPlayConfig, task: Task, index: int) -> list[dict[str, str]]:

@@ -137,6 +137,11 @@ class SelfPlayConfig:
                                         "as its task, so one update sees two prompts that differ in the menu alone "
                                         "(kit); false: TRL's shuffled order, where a 0.5B Solver met the two a "
                                         "dozen steps apart")
+    solver_twin_group: bool = setting(False, "with solver_twin_in_step: a task and its twin are one GRPO group, their "
+                                      "2 × group_size answers ranked against one mean and spread, so declining pays "
+                                      "where the menu lacks the tool and costs where it has it (kit; a task without "
+                                      "a twin is a group of 2 × group_size answers alone). In separate groups a "
+                                      "task all of whose answers declined got no gradient beside a twin that did")
     frozen_generator: bool = setting(False, "ablation: never train the Generator")
     seed: int = setting(0, "seeds the specs, sampling and TRL")
     report_to: str = setting("none", "passed to TRL: none, tensorboard or wandb")
@@ -164,6 +169,9 @@ class SelfPlayConfig:
                               "leave solver_example_last at alternate")  # fmt: skip
         if self.solver_twin_in_step:
             self._check_twin_in_step()
+        if self.solver_twin_group and not self.solver_twin_in_step:
+            raise ConfigError("solver_twin_group: a task and its twin form a group only when they share a step; set "
+                              "solver_twin_in_step true (with synthesis.no_call_twins), or solver_twin_group false")  # fmt: skip
 
     def _check_twin_in_step(self) -> None:
         if not self.synthesis.no_call_twins:
