@@ -141,7 +141,8 @@ class SelfPlayConfig:
                                       "2 × group_size answers ranked against one mean and spread, so declining pays "
                                       "where the menu lacks the tool and costs where it has it (kit; a task without "
                                       "a twin is a group of 2 × group_size answers alone). In separate groups a "
-                                      "task all of whose answers declined got no gradient beside a twin that did")
+                                      "task all of whose answers declined got no gradient beside a twin that did; "
+                                      "measured flat against per-prompt groups, one CPU seed (RESULTS.md)")
     frozen_generator: bool = setting(False, "ablation: never train the Generator")
     seed: int = setting(0, "seeds the specs, sampling and TRL")
     report_to: str = setting("none", "passed to TRL: none, tensorboard or wandb")
