@@ -21,7 +21,7 @@ from toolr0_lite.config import ConfigError
 from toolr0_lite.evaluate import EvalConfig, evaluate
 from toolr0_lite.models import RoleModel
 from toolr0_lite.parsing import parse_solver_output
-from toolr0_lite.pipeline import twin_places, verify_and_deduplicate
+from toolr0_lite.pipeline import twin_of, twin_places, verify_and_deduplicate
 from toolr0_lite.prompts import generator_messages, tool
 from toolr0_lite.records import Call, Spec, Task
 from toolr0_lite.rewards import is_exact
@@ -155,9 +155,9 @@ def generated_heldout(roles: RoleModel, config: SelfPlayConfig, n: int, parts: P
 
 
 def iteration_measures(run: RunDir, run_metrics: list[dict], iteration: int, band: tuple[float, float],
-                       group_size: int) -> dict:  # fmt: skip
+                       group_size: int, pair_groups: bool = False) -> dict:  # fmt: skip
     """What one iteration did in training, from its Generator and Solver rollouts and the run's metrics
-    (`band`: r_diff's frontier band; `group_size`: the Solver's G)."""
+    (`band`: r_diff's frontier band; `group_size`: the Solver's G; `pair_groups`: `solver_twin_group`)."""
     rollouts = read_jsonl(run.path(iteration_name(iteration), "generator_rollouts.jsonl"))
     metrics = [m for m in run_metrics if m["iteration"] == iteration]
     synthesis = next(m for m in metrics if m["phase"] == "synthesis")
@@ -166,6 +166,7 @@ def iteration_measures(run: RunDir, run_metrics: list[dict], iteration: int, ban
     solver_rollouts = read_jsonl(run.path(iteration_name(iteration), "solver_rollouts.jsonl"))
     groups = solver_groups(solver_rollouts, group_size)
     tasks = [Task.from_dict(d) for d in read_jsonl(run.path(iteration_name(iteration), "tasks.jsonl"))]
+    declines = decline_advantages(tasks, solver_rollouts, group_size, pair_groups)
     return {
         **{f"{role}_train_reward": _mean([m["reward"] for m in steps]) for role, steps in trl.items()},
         **{f"{role}_step_rewards": [round(m["reward"], 3) for m in steps] for role, steps in trl.items()},
@@ -182,6 +183,8 @@ def iteration_measures(run: RunDir, run_metrics: list[dict], iteration: int, ban
         "solver_groups": groups,
         "solver_frontier_share": groups["some"] / sum(groups.values()) if sum(groups.values()) else None,
         "solver_menu_effect": menu_effect(twin_declines(tasks, solver_rollouts)),
+        "solver_declines": {kind: {k: round(v, 3) for k, v in d.items()} for kind, d in declines.items()},
+        "solver_decline_advantage": round(sum(d["advantage"] for d in declines.values()), 3),
         "minutes": train_minutes(metrics),
         "peak_memory_mib": max((m["peak_memory_mib"] for m in metrics if "peak_memory_mib" in m), default=None),
     }  # fmt: skip
@@ -238,6 +241,44 @@ def menu_effect(pairs: list[dict], halves: tuple[str, ...] = ("first", "second")
     (+1: it declines every twin and no task; 0: the menu makes no difference). None without twins."""
     task, twin = declined_share(pairs, "task", halves), declined_share(pairs, "twin", halves)
     return None if task is None or twin is None else twin - task
+
+
+DECLINE_KINDS = ("call", "twin", "no_call")  # a call task, a no-call twin, any other no-call task
+
+
+def decline_advantages(tasks: list[Task], rollouts: list[dict], group_size: int,
+                       pair_groups: bool = False) -> dict[str, dict]:  # fmt: skip
+    """What GRPO made of the Solver's declining answers (`[]`), by the kind of task they answered (`tasks`: an
+    iteration's tasks.jsonl; `rollouts`: its solver_rollouts.jsonl; `pair_groups`: `solver_twin_group`, a task
+    and its twin one group of 2 × `group_size`): for each kind, the answers and the declining ones, the declining
+    ones in groups without reward spread (all answers alike: no gradient), and the declining answers' summed
+    advantage as TRL's GRPO gives it, (r − group mean) / (group std + 1e-4).
+
+    Declining is one tendency the 0.5B Solver shares across kinds (a task and its twin differ in the menu alone),
+    so the sum over kinds is the way the phase pushed it: its sign said which way the held-out `[]` answers moved
+    in every CPU arm of sessions 23-24 (RESULTS.md); its size misses the groups without spread."""
+    rollouts = [r for r in rollouts if "task" in r]  # rows of older runs hold no task index
+    task_of = twin_places(tasks) if pair_groups else {}
+    batches: dict[tuple, list[dict]] = {}
+    for row in rollouts:  # TRL writes a group's answers one after another; a pair's: the task's, then its twin's
+        batches.setdefault((row["step"], task_of.get(row["task"], row["task"])), []).append(row)
+    size = group_size * (2 if pair_groups else 1)
+    out = {kind: {"answers": 0, "declined": 0, "declined_without_spread": 0, "advantage": 0.0} for kind in DECLINE_KINDS}
+    for answers in batches.values():
+        for start in range(0, len(answers), size):
+            group = answers[start:start + size]
+            rewards = [r["reward"] for r in group]
+            mean = sum(rewards) / len(rewards)
+            std = (sum((x - mean) ** 2 for x in rewards) / (len(rewards) - 1)) ** 0.5 if len(rewards) > 1 else 0.0
+            for row, reward in zip(group, rewards):
+                task = tasks[row["task"]]
+                kind = out["call" if task.gold_calls else "twin" if twin_of(task.id) else "no_call"]
+                kind["answers"] += 1
+                if parse_solver_output(row["text"]).calls == []:
+                    kind["declined"] += 1
+                    kind["declined_without_spread"] += std == 0
+                    kind["advantage"] += (reward - mean) / (std + 1e-4)
+    return out
 
 
 def solver_change(before: Path, after: Path) -> float:
@@ -350,7 +391,8 @@ def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = 
         run = run_selfplay(replace(config, iterations=max(i + 1, finished_iterations(out))), log=log, roles=roles)
         metrics = read_jsonl(run.path("metrics.jsonl"))
         rows.append({**scored(iteration_name(i), run.path(iteration_name(i), "solver")),
-                     **iteration_measures(run, metrics, i, config.rewards.band, config.solver.group_size),
+                     **iteration_measures(run, metrics, i, config.rewards.band, config.solver.group_size,
+                                          config.solver_twin_group),
                      **fit(run, i),
                      "train_minutes": train_minutes(metrics)})  # fmt: skip
         on_row(rows[-1])
@@ -401,7 +443,7 @@ def use_heldout(source: str | None, out: Path) -> None:
 MEASURES = ("heldout_reward", "heldout_call_accuracy", "heldout_think_share", "heldout_exact_match",
             "no_call_accuracy", "bfcl_overall", "bfcl_irrelevance", "solver_train_reward", "generator_train_reward",
             "rollout_parse_rate", "sound_rate", "accept_rate", "mean_p_hat", "frontier_share", "solver_frontier_share",
-            "solver_menu_effect", "fit_reward_before", "fit_reward_after", "solver_change")  # fmt: skip
+            "solver_menu_effect", "solver_decline_advantage", "fit_reward_before", "fit_reward_after", "solver_change")  # fmt: skip
 
 
 def print_table(rows: list[dict]) -> None:

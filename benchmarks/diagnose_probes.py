@@ -33,11 +33,17 @@ menu alone, so a Solver that reads its menu declines the twin and not the task; 
 is how far its decision follows the menu, and a gap that grows from the first half to the second is GRPO
 teaching it.
 
+With `--declines`, the same answers by what GRPO made of declining (`common.decline_advantages`): for call tasks,
+twins and other no-call tasks, the answers that declined, those of them in groups without reward spread (no
+gradient), and their summed advantage as TRL's groups gave it. The sum over kinds is the way the phase pushed
+the Solver's tendency to decline, which it shares across kinds.
+
     python benchmarks/diagnose_probes.py RUN_DIR [RUN_DIR ...]
     python benchmarks/diagnose_probes.py --heldout RUNS/heldout.jsonl RUNS/base RUNS/seed_0/learning/iter_00
     python benchmarks/diagnose_probes.py --heldout RUNS/seed_0/iter_00/tasks.jsonl RUNS/seed_0/fit/iter_00/before \
         RUNS/seed_0/fit/iter_00/after     # the Solver on its own phase's tasks (learn_cpu's fit), before and after
     python benchmarks/diagnose_probes.py --twins RUNS/seed_0
+    python benchmarks/diagnose_probes.py --declines RUNS/seed_0
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable
 
-from common import declined_share, menu_effect, twin_declines
+from common import DECLINE_KINDS, decline_advantages, declined_share, menu_effect, twin_declines
 
 from toolr0_lite.config import ConfigError, run_entry_point
 from toolr0_lite.evaluate import heldout_record
@@ -65,6 +71,7 @@ from toolr0_lite.rewards import (
     values_match,
 )
 from toolr0_lite.rundir import read_jsonl
+from toolr0_lite.selfplay_config import load_config
 
 REASONS = ("solved", "unclosed_block", "no_answer_block", "unparsable", "calls_on_a_no_call_task", "no_call_on_a_call_task",
            "tools_or_count", "argument_keys", "value_spelling", "value_wrong")  # fmt: skip
@@ -279,15 +286,38 @@ def twins_report(root: Path) -> None:
                       f"the menu's effect {effect:+.0%}")
 
 
+def declines_report(root: Path) -> None:
+    """`common.decline_advantages` for every iteration of a run, its groups as the run's config.yaml made them."""
+    config = load_config(path=root / "config.yaml")
+    for folder in sorted(root.glob("iter_*")):
+        if not (folder / "solver_rollouts.jsonl").is_file():
+            continue
+        tasks = [Task.from_dict(d) for d in read_jsonl(folder / "tasks.jsonl")]
+        kinds = decline_advantages(tasks, read_jsonl(folder / "solver_rollouts.jsonl"), config.solver.group_size,
+                                   config.solver_twin_group)  # fmt: skip
+        grouping = "a task and its twin one group" if config.solver_twin_group else "each prompt its own group"
+        print(f"## {root}/{folder.name}: the Solver's declining answers ({grouping})")
+        for kind in DECLINE_KINDS:
+            k = kinds[kind]
+            if k["answers"]:
+                print(f"  {kind}: {k['declined']} of {k['answers']} answers declined, {k['declined_without_spread']} "
+                      f"of them in groups without spread; their summed advantage {k['advantage']:+.2f}")
+        total = sum(k["advantage"] for k in kinds.values())
+        print(f"  all kinds: summed advantage of declining {total:+.2f}: the phase pushed declining "
+              f"{'up' if total > 0 else 'down' if total < 0 else 'neither way'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run folders; with --heldout, evaluation folders")
     parser.add_argument("--heldout", type=Path, help="the held-out tasks (JSONL) the evaluation folders answered")
     parser.add_argument("--twins", action="store_true", help="the Solver's training answers to tasks and their twins")
+    parser.add_argument("--declines", action="store_true",
+                        help="the Solver's declining training answers: how many, and the advantage GRPO gave them")
     args = parser.parse_args()
-    if args.twins:
+    if args.twins or args.declines:
         for root in args.runs:
-            twins_report(root)
+            (twins_report if args.twins else declines_report)(root)
     elif args.heldout:
         tasks = [Task.from_dict(d) for d in read_jsonl(args.heldout)]
         answers = {folder: heldout_answers(tasks, folder) for folder in args.runs}  # every folder checked first

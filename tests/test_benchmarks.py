@@ -42,6 +42,9 @@ def test_learn_cpu_records_every_measure_and_keeps_earlier_seeds(tmp_path, monke
     assert sum(trained["solver_groups"].values()) == 2 * 2  # tiny: 2 Solver steps × 2 prompts, one group each
     assert trained["solver_frontier_share"] == trained["solver_groups"]["some"] / 4
     assert trained["solver_menu_effect"] is None  # no no-call twins in this run (test_diagnose: with them)
+    declines = trained["solver_declines"]  # every answer by its task's kind (tiny: 2 steps × 2 prompts × G = 2)
+    assert sum(d["answers"] for d in declines.values()) == 8 and set(declines) == {"call", "twin", "no_call"}
+    assert trained["solver_decline_advantage"] == pytest.approx(sum(d["advantage"] for d in declines.values()), abs=2e-3)
     assert 0.0 <= trained["fit_reward_before"] <= 2.0 and 0.0 <= trained["fit_exact_after"] <= 1.0
     assert trained["solver_change"] >= 0.0
     run = tmp_path / "seed_0"

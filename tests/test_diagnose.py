@@ -12,6 +12,8 @@ from diagnose_probes import (  # noqa: E402
     by_example_kind,
     closed_at_end,
     copies_exemplar,
+    decline_advantages,
+    declines_report,
     heldout_answers,
     heldout_report,
     menu_effect,
@@ -185,3 +187,38 @@ def test_declines_of_each_task_and_its_twin_by_half_of_the_steps(tmp_path, capsy
     out = capsys.readouterr().out
     assert "tasks declined 50%, twins 100%: the menu's effect +50%" in out
     assert "tasks declined 0%, twins 50%: the menu's effect +50%" in out
+
+
+def test_declining_answers_by_kind_with_the_advantage_grpo_gave_them(tmp_path, capsys):
+    task = sound_task(id="iter_00-00001")
+    tasks = [*with_no_call_twins([task]), sound_task(id="iter_00-00002", gold_calls=[])]  # task, twin, no-call task
+    call, decline = answer('[{"name": "get_forecast", "arguments": {"city": "Oslo", "days": 3}}]'), answer("[]")
+    rows = [{"step": s, "task": i, "text": t, "reward": r} for s, i, t, r in [
+        (0, 0, call, 1.6), (0, 0, decline, 0.6), (0, 1, decline, 2.0), (0, 1, decline, 2.0),
+        (1, 1, decline, 2.0), (1, 1, call, 0.0), (1, 2, decline, 2.0), (1, 2, call, 0.0)]]  # fmt: skip
+    # Each prompt its own group of 2: a decline beside a call is pushed by ±0.5 / std (std 0.707) or ±1 / 1.414;
+    # the twin's two declines of step 0 alike: no spread, no advantage.
+    kinds = decline_advantages(tasks, rows, group_size=2)
+    assert {k: (v["answers"], v["declined"], v["declined_without_spread"]) for k, v in kinds.items()} == {
+        "call": (2, 1, 0), "twin": (4, 3, 2), "no_call": (2, 1, 0)}
+    assert kinds["call"]["advantage"] == pytest.approx(-0.5 / (0.5 ** 0.5 + 1e-4))
+    assert kinds["twin"]["advantage"] == pytest.approx(1 / (2 ** 0.5 + 1e-4))
+    assert kinds["no_call"]["advantage"] == pytest.approx(1 / (2 ** 0.5 + 1e-4))
+    # A task and its twin one group of 4 (solver_twin_group): step 0's rewards 1.6, 0.6, 2.0, 2.0 (mean 1.55), so the
+    # twin's declines now have a gradient and the task's decline is pushed down harder; the no-call task alone.
+    paired = decline_advantages(tasks, rows, group_size=2, pair_groups=True)
+    std = ((0.05 ** 2 + 0.95 ** 2 + 2 * 0.45 ** 2) / 3) ** 0.5
+    assert paired["call"]["advantage"] == pytest.approx(-0.95 / (std + 1e-4))
+    assert paired["twin"]["declined_without_spread"] == 0
+    assert paired["twin"]["advantage"] == pytest.approx(2 * 0.45 / (std + 1e-4) + 1 / (2 ** 0.5 + 1e-4))
+    assert decline_advantages(tasks, [{k: v for k, v in r.items() if k != "task"} for r in rows], 2)["call"] == {
+        "answers": 0, "declined": 0, "declined_without_spread": 0, "advantage": 0.0}  # older runs: no task index
+    run = tmp_path / "run"
+    (run / "iter_00").mkdir(parents=True)
+    (run / "config.yaml").write_text("solver: {group_size: 2}\n")
+    (run / "iter_00" / "tasks.jsonl").write_text("".join(json.dumps(t.to_dict()) + "\n" for t in tasks))
+    (run / "iter_00" / "solver_rollouts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    declines_report(run)
+    out = capsys.readouterr().out
+    assert "twin: 3 of 4 answers declined, 2 of them in groups without spread; their summed advantage +0.71" in out
+    assert "all kinds: summed advantage of declining +0.71: the phase pushed declining up" in out
