@@ -359,7 +359,10 @@ def learn(out: Path, seed: int, iterations: int, overrides: dict, preset: str = 
         # The base model's answers are the same for every seed (one held-out set, greedy): kept once, beside the seeds.
         folder = out.parent / f"base{mode}" if adapter is None else out / f"learning{mode}" / name
         summaries = evaluate(roles, folder, eval_config, adapter, heldout, log=lambda _: None)
-        return {"seed": seed, "after": name, "bfcl_prompt": prompt, **solver_measures(next(iter(summaries.values())))}
+        # the dtype the answers were made in (the 0.5B base: 1.463 in bfloat16, 1.447 in float32; RESULTS.md)
+        dtype = json.loads((folder / "settings.json").read_text()).get("dtype")
+        return {"seed": seed, "after": name, "bfcl_prompt": prompt, "dtype": dtype,
+                **solver_measures(next(iter(summaries.values())))}
 
     def fit(run: RunDir, i: int) -> dict:
         # The phase's own tasks, greedy, each asked as in training: the Solver the phase began from, then its result;

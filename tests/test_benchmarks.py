@@ -47,6 +47,7 @@ def test_learn_cpu_records_every_measure_and_keeps_earlier_seeds(tmp_path, monke
     assert trained["solver_decline_advantage"] == pytest.approx(sum(d["advantage"] for d in declines.values()), abs=2e-3)
     assert 0.0 <= trained["fit_reward_before"] <= 2.0 and 0.0 <= trained["fit_exact_after"] <= 1.0
     assert trained["solver_change"] >= 0.0
+    assert rows[1]["dtype"] == trained["dtype"] in ("float32", "bfloat16")  # the answers' dtype, as made
     run = tmp_path / "seed_0"
     fit = read_jsonl(run / "fit" / "iter_00" / "after" / "results.jsonl")  # the Solver phase's own tasks
     assert sorted(r["id"] for r in fit) == sorted(t["id"] for t in read_jsonl(run / "iter_00" / "tasks.jsonl"))

@@ -123,8 +123,18 @@ def test_an_interrupted_eval_resumes_from_its_committed_answers(tiny_run, tmp_pa
 def test_eval_settings_changes_are_refused(tiny_run, tmp_path):
     out = tmp_path / "eval"
     evaluate_run(tiny_run, EvalConfig(categories=[], max_new_tokens=8), out=out, log=lambda _: None)
-    with pytest.raises(ConfigError, match="other settings"):
+    with pytest.raises(ConfigError, match="other settings .*: max_new_tokens: 8 → 9; use another --out"):
         evaluate_run(tiny_run, EvalConfig(categories=[], max_new_tokens=9), out=out, log=lambda _: None)
+    settings = json.loads((out / "settings.json").read_text())
+    dtype = str(load_config(path=tiny_run / "config.yaml").model.torch_dtype()).removeprefix("torch.")
+    assert settings["dtype"] == dtype  # float32, or bfloat16 on a processor with it: the answers' dtype is recorded
+    (out / "settings.json").write_text(json.dumps({**settings, "dtype": "float16"}))
+    with pytest.raises(ConfigError, match=f"dtype: float16 → {dtype}"):  # answers of other weights are not mixed in
+        evaluate_run(tiny_run, EvalConfig(categories=[], max_new_tokens=8), out=out, log=lambda _: None)
+    del settings["dtype"]  # a folder made before the dtype was recorded still resumes, and keeps its settings
+    (out / "settings.json").write_text(json.dumps(settings))
+    evaluate_run(tiny_run, EvalConfig(categories=[], max_new_tokens=8), out=out, log=lambda _: None)
+    assert json.loads((out / "settings.json").read_text()) == settings
 
 
 @pytest.mark.parametrize(

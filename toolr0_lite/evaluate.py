@@ -219,6 +219,12 @@ def prompt_of(item: BfclItem | Task, benchmark: str, config: EvalConfig, index: 
                            config.example_last)  # fmt: skip
 
 
+def _changed(made: dict, wanted: dict) -> str:
+    """The settings in which `wanted` differs from `made`, as "key: made → wanted"."""
+    keys = [k for k in dict.fromkeys([*made, *wanted]) if made.get(k) != wanted.get(k)]
+    return ", ".join(f"{k}: {made.get(k)} → {wanted.get(k)}" for k in keys)
+
+
 def evaluate(roles: RoleModel, out_dir: str | Path, config: EvalConfig, adapter: str | Path | None = None,
              heldout: list[Task] | None = None, log: Callable[[str], None] = print) -> dict[str, dict]:  # fmt: skip
     """Score the base Solver (when asked, or when there is no adapter) and the `adapter`'s; returns the summaries.
@@ -231,11 +237,17 @@ def evaluate(roles: RoleModel, out_dir: str | Path, config: EvalConfig, adapter:
                 "adapter": str(adapter) if adapter else None, "model": roles.config.source,
                 **({"think_prefill": True} if config.think_prefill else {}),  # only when on: older folders still resume
                 **({"example_pair": True} if config.example_pair else {}),
-                **({"example_last": config.example_last} if config.example_last != "alternate" else {})}  # fmt: skip
+                **({"example_last": config.example_last} if config.example_last != "alternate" else {}),
+                # the weights' dtype moves greedy answers too (dtype auto differs between processors)
+                "dtype": str(roles.config.torch_dtype()).removeprefix("torch.")}  # fmt: skip
     settings_path = out.path("settings.json")
-    if settings_path.exists() and json.loads(settings_path.read_text()) != settings:
-        raise ConfigError(f"{out.root} holds results made with other settings ({settings_path}); use another --out")
-    if out.writer:
+    if settings_path.exists():
+        made = json.loads(settings_path.read_text())
+        if made != {k: v for k, v in settings.items() if k in made or k != "dtype"}:  # older folders hold no dtype
+            raise ConfigError(f"{out.root} holds results made with other settings ({settings_path}): "
+                              f"{_changed(made, settings)}; use another --out")  # fmt: skip
+        settings = made  # kept as the answers were made
+    elif out.writer:
         atomic_write_text(settings_path, json.dumps(settings, indent=1))
 
     items = load_items(config.categories, config.limit, config.seed) if config.categories else []
