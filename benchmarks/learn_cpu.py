@@ -14,7 +14,9 @@ Solver adapter scored on the same two sets as soon as it is trained. Per iterati
   its GRPO reward per step and clipped share, its GRPO groups by how many answers r_S scores as exact (the
   Solver's frontier share: groups with some, whose advantages separate exact calls from the rest), and with
   `synthesis.no_call_twins` its menu effect (the twins' share of declining answers less their tasks': how far
-  its choice to decline follows the menu, which alone tells a twin from its task); minutes.
+  its choice to decline follows the menu, which alone tells a twin from its task), and its declining answers
+  by kind with the summed advantage GRPO gave them (`solver_decline_advantage`: its sign is the way the phase
+  pushed declining); minutes.
 
 It writes `learning.jsonl` and `learning.png` (one panel per measure) in the output folder and prints a table.
 A flat line is a finding: it is printed as measured.
