@@ -233,8 +233,11 @@ def test_auto_dtype_follows_the_processor(tmp_path, monkeypatch):
         monkeypatch.setattr(models, "cpu_runs_bfloat16", lambda: True)
         assert ModelConfig().torch_dtype() == torch.bfloat16
         assert ModelConfig(dtype="float32").torch_dtype() == torch.float32  # an explicit dtype always wins
+        assert ModelConfig().dtype_note() == "bfloat16"
         monkeypatch.setattr(models, "cpu_runs_bfloat16", lambda: False)
         assert ModelConfig().torch_dtype() == torch.float32
+        assert ModelConfig().dtype_note().startswith("float32 (dtype auto: this processor has no bfloat16")
+        assert ModelConfig(dtype="float32").dtype_note() == "float32"  # chosen, so nothing to explain
 
 
 def test_sampling_is_seeded(roles):

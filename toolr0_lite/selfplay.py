@@ -489,6 +489,7 @@ def run_selfplay(config: SelfPlayConfig, out: str | Path | None = None, log: Cal
     _check_finished_adapters(run)
     _check_same_config(run, config)
     log(f"toolr0_lite: run directory {run.root} ({'resuming' if run.state['done'] else 'new run'})")
+    log(f"toolr0_lite: model {config.model.source} in {config.model.dtype_note()}")
     roles = roles or RoleModel.load(config.model)
     _restore_roles(run, roles, config.iterations)
     for it in range(config.iterations):
