@@ -108,7 +108,7 @@ def cpu_runs_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
 
     x86: avx512_bf16 or amx_bf16; Arm: bf16. Elsewhere (no /proc/cpuinfo, e.g. macOS) False: float32 is safe.
     Without these flags torch still runs bfloat16, converting in software, and it is slower than float32 (0.5B
-    model, 2 cores, AVX512F without avx512_bf16: generation 0.65×, a forward and backward pass 0.40×; RESULTS.md).
+    model, 2 cores, AVX512F without avx512_bf16: generation 0.48×, a Solver GRPO step 0.48×; RESULTS.md).
     """
     try:
         text = Path(cpuinfo).read_text()
