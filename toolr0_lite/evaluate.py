@@ -239,7 +239,7 @@ def evaluate(roles: RoleModel, out_dir: str | Path, config: EvalConfig, adapter:
                 **({"example_pair": True} if config.example_pair else {}),
                 **({"example_last": config.example_last} if config.example_last != "alternate" else {}),
                 # the weights' dtype moves greedy answers too (dtype auto differs between processors)
-                "dtype": str(roles.config.torch_dtype()).removeprefix("torch.")}  # fmt: skip
+                "dtype": roles.config.dtype_name()}  # fmt: skip
     settings_path = out.path("settings.json")
     if settings_path.exists():
         made = json.loads(settings_path.read_text())

@@ -89,9 +89,13 @@ class ModelConfig:
             return torch.bfloat16 if cpu_runs_bfloat16() else torch.float32
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
+    def dtype_name(self) -> str:
+        """The dtype the weights compute in, by name ("bfloat16"), as evaluations record it."""
+        return str(self.torch_dtype()).removeprefix("torch.")
+
     def dtype_note(self) -> str:
-        """The dtype the weights compute in, for the run's log; says why when `auto` falls back to float32 on a CPU."""
-        name = str(self.torch_dtype()).removeprefix("torch.")
+        """`dtype_name` for the run's log; says why when `auto` falls back to float32 on a CPU."""
+        name = self.dtype_name()
         if self.dtype == "auto" and name == "float32":
             return (f"{name} (dtype auto: this processor has no bfloat16 arithmetic, so a 0.5B run takes about twice "
                     "the minutes or more; RESULTS.md)")  # fmt: skip
