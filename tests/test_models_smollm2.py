@@ -65,9 +65,27 @@ def test_a_gguf_file_path_loads_with_its_own_tokenizer():
     assert out[0][0].text.strip() and out[0][0].completion_tokens <= 8
 
 
+def parting_gap(roles, messages, a: str, b: str) -> float:
+    """Where the greedy answers `a` and `b` to `messages` first part: how far apart a plain forward pass puts the
+    logits of their two next tokens (an answer that has ended goes on with its best stop token); 0.0 if they agree."""
+    ids = [roles.tokenizer(text, add_special_tokens=False)["input_ids"] for text in (a, b)]
+    k = next((i for i, (x, y) in enumerate(zip(*ids)) if x != y), min(map(len, ids)))
+    if all(len(x) == k for x in ids):
+        return 0.0
+    prompt = roles.tokenizer(roles.chat_prompt(messages), add_special_tokens=False)["input_ids"]
+    with roles.active("solver"), torch.no_grad():
+        logit = roles.model(input_ids=torch.tensor([prompt + ids[0][:k]])).logits[0, -1].float()
+    a_next, b_next = (logit[x[k]] if len(x) > k else logit[roles.stop_ids].max() for x in ids)
+    return (a_next - b_next).abs().item()
+
+
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_the_prefix_cache_changes_nothing_on_smollm2(dtype):
-    """The kit's real prompts (system prompt and rotating exemplar shared): cached and uncached answers agree."""
+    """The kit's real prompts (system prompt and rotating exemplar shared): cached and uncached answers agree,
+    exactly in float32. In bfloat16 the prefix read alone rounds differently from the prompt read whole, so two
+    greedy answers may part where their next tokens are within rounding of each other (measured on a processor
+    without bfloat16 arithmetic: ' </' at 18.125 against '<|im_end|>' at 18.0, one bfloat16 step at that size);
+    a cache that computed something else parts them where the choice is clear."""
     from dataclasses import replace
 
     roles = RoleModel.load(ModelConfig(source=SMOLLM2, lora_r=8, lora_alpha=16, dtype=dtype))
@@ -78,5 +96,8 @@ def test_the_prefix_cache_changes_nothing_on_smollm2(dtype):
     cached = roles.generate("solver", prompts, n=2, temperature=0, max_new_tokens=24)
     roles.config = replace(roles.config, prefix_cache=False)
     plain = roles.generate("solver", prompts, n=2, temperature=0, max_new_tokens=24)
-    assert [[g.text for g in r] for r in cached] == [[g.text for g in r] for r in plain]
+    if dtype == "float32":
+        assert [[g.text for g in r] for r in cached] == [[g.text for g in r] for r in plain]
+    gaps = [parting_gap(roles, m, c.text, p.text) for m, cs, ps in zip(prompts, cached, plain) for c, p in zip(cs, ps)]
+    assert max(gaps) <= 0.5, gaps  # four bfloat16 steps at logits of 16-32
     assert any(r[0].text.strip() for r in cached)
