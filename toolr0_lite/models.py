@@ -51,7 +51,8 @@ class ModelConfig:
     max_batch_tokens: int = setting(16384, "cap on rows × (prompt + new tokens) per generate call")
     fast_inference: bool = setting(False, "Unsloth + vLLM generation (needs vllm installed)")
     prefix_cache: bool = setting(True, "PEFT backend: read the turns a call's prompts share (system prompt, "
-                                       "exemplar) once; speed only (Unsloth's inference path keeps its own cache)")
+                                       "exemplar) once; speed only: the same answers in float32, in bfloat16 up to "
+                                       "rounding ties (Unsloth's inference path keeps its own cache)")
     trust_remote_code: bool = setting(False, "run a model repository's own code: only when you trust it")
     seed: int = setting(0, "seeds the LoRA initialisation")
 
