@@ -11,7 +11,10 @@ exactly (docs/METHOD.md §3). When p̂ is 0 everywhere, r_diff carries no signal
 
 — and, for the tasks, how many have a gold value the request never names (an ungrounded gold call, which no
 Solver can be expected to match). It prints p̂'s histogram as measured and as it would be if value_spelling
-answers counted as solves, over the Generator-phase probes and the synthesis agreement answers.
+answers counted as solves, over the Generator-phase probes and the synthesis agreement answers, one table
+each per iteration (each probes with that iteration's frozen Solver), with how many answers declined on
+no-call and on call tasks: a Solver that never declines fails the agreement check on every no-call task, so
+the next curriculum keeps none of the Generator's (RESULTS.md, session 27).
 
 With `--heldout HELDOUT.jsonl`, the folders are evaluations instead (`toolr0-lite eval` or learn_cpu's `base/`,
 `seed_N/learning/iter_KK/`) and it reads their held-out answers the same way, one table a folder: per group of
@@ -117,25 +120,25 @@ def ungrounded(task: Task) -> bool:
 
 
 def probed(root: Path) -> list[tuple[str, Task, list[str]]]:
-    """(where, task, the Solver's answers) for every probed Generator rollout and every agreement check."""
+    """(where, task, the Solver's answers) for every probed Generator rollout and every agreement check; `where`
+    names the iteration and the phase ("iter_01 agreement"), since each iteration probes with its own Solver."""
     found = []
     for folder in sorted(root.glob("iter_*")):
         for row in read_jsonl(folder / "generator_rollouts.jsonl"):
             if row.get("p_hat") is not None:
-                found.append(("generator phase", row["text"], row["probe_answers"]))
+                found.append((f"{folder.name} generator phase", row["text"], row["probe_answers"]))
         candidates = {f"{folder.name}-{c['index']:05d}": c["text"] for c in read_jsonl(folder / "candidates.jsonl")}
-        found += [("agreement", candidates[row["task_id"]], row["agreement_answers"])
+        found += [(f"{folder.name} agreement", candidates[row["task_id"]], row["agreement_answers"])
                   for row in read_jsonl(folder / "probes.jsonl") if row["task_id"] in candidates]  # fmt: skip
     tasks = [(where, parse_generator_output(text).to_task(), answers) for where, text, answers in found]
     return [(where, task, answers) for where, task, answers in tasks if task is not None]
 
 
 def report(found: list[tuple[str, Task, list[str]]]) -> None:
-    for where in ("generator phase", "agreement"):
+    if not found:
+        print("## nothing probed")
+    for where in dict.fromkeys(w for w, _, _ in found):  # each iteration's phases, in the order they ran
         rows = [(t, a) for w, t, a in found if w == where]
-        if not rows:
-            print(f"## {where}: nothing probed")
-            continue
         reasons = Counter(miss_reason(answer, t.gold_calls) for t, answers in rows for answer in answers)
         total = sum(reasons.values())
         print(f"## {where}: {len(rows)} tasks, {total} Solver answers")
@@ -151,6 +154,10 @@ def report(found: list[tuple[str, Task, list[str]]]) -> None:
         bad = sum(ungrounded(t) for t, _ in rows)
         print(f"  tasks with a gold value the request never names: {bad} of {len(rows)}")
         print(f"  no-call tasks: {sum(not t.gold_calls for t, _ in rows)} of {len(rows)}")
+        for kind, wanted in (("no-call", False), ("call", True)):
+            answers = [a for t, a_s in rows if bool(t.gold_calls) == wanted for a in a_s]
+            declined = sum(parse_solver_output(a).calls == [] for a in answers)
+            print(f"  answers that declined, {kind} tasks: {declined} of {len(answers)}")
 
 
 def task_group(task: Task) -> str:

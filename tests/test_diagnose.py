@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import sound_task
+from helpers import completion_of, sound_task
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 from diagnose_probes import (  # noqa: E402
@@ -19,7 +19,9 @@ from diagnose_probes import (  # noqa: E402
     menu_effect,
     miss_reason,
     paired_change,
+    probed,
     readable_change,
+    report,
     twin_declines,
     twins_report,
     ungrounded,
@@ -222,3 +224,26 @@ def test_declining_answers_by_kind_with_the_advantage_grpo_gave_them(tmp_path, c
     out = capsys.readouterr().out
     assert "twin: 3 of 4 answers declined, 2 of them in groups without spread; their summed advantage +0.71" in out
     assert "all kinds: summed advantage of declining +0.71: the phase pushed declining up" in out
+
+
+def test_probe_answers_are_read_per_iteration_with_their_declines(tmp_path, capsys):
+    """Each iteration's agreement answers come from that iteration's Solver: one table each, with the declines."""
+    call, decline = answer('[{"name": "get_forecast", "arguments": {"city": "Oslo", "days": 3}}]'), answer("[]")
+    tasks = [sound_task(), sound_task(question="Is there a tool to cook dinner for me tonight?", gold_calls=[])]
+    for name, answers in (("iter_00", [[call, decline], [decline, call]]), ("iter_01", [[call, call], [call, call]])):
+        folder = tmp_path / "run" / name
+        folder.mkdir(parents=True)
+        (folder / "candidates.jsonl").write_text("".join(
+            json.dumps({"index": i, "text": completion_of(t)}) + "\n" for i, t in enumerate(tasks)))
+        (folder / "probes.jsonl").write_text("".join(
+            json.dumps({"task_id": f"{name}-{i:05d}", "agreement_answers": a}) + "\n" for i, a in enumerate(answers)))
+    found = probed(tmp_path / "run")
+    assert [(where, len(t.gold_calls)) for where, t, _ in found] == [
+        ("iter_00 agreement", 1), ("iter_00 agreement", 0), ("iter_01 agreement", 1), ("iter_01 agreement", 0)]
+    report(found)
+    first, second = capsys.readouterr().out.split("## iter_01 agreement")
+    assert "## iter_00 agreement: 2 tasks, 4 Solver answers" in first
+    assert "answers that declined, no-call tasks: 1 of 2" in first and "declined, call tasks: 1 of 2" in first
+    assert "calls_on_a_no_call_task: 2 (50%)" in second and "declined, no-call tasks: 0 of 2" in second
+    report([])
+    assert capsys.readouterr().out == "## nothing probed\n"
