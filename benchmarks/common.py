@@ -256,7 +256,8 @@ def decline_advantages(tasks: list[Task], rollouts: list[dict], group_size: int,
 
     Declining is one tendency the 0.5B Solver shares across kinds (a task and its twin differ in the menu alone),
     so the sum over kinds is the way the phase pushed it: its sign said which way the held-out `[]` answers moved
-    in every CPU arm of sessions 23-25 (RESULTS.md); its size misses the groups without spread."""
+    in every CPU arm of sessions 23-26 and missed in session 27's, where one declining answer of 64 carried it
+    (RESULTS.md); its size misses the groups without spread."""
     rollouts = [r for r in rollouts if "task" in r]  # rows of older runs hold no task index
     task_of = twin_places(tasks) if pair_groups else {}
     batches: dict[tuple, list[dict]] = {}
