@@ -58,6 +58,20 @@ def test_switching_roles_changes_outputs(roles):
     assert roles.active_role == "generator"  # the context manager restored it
 
 
+def test_the_base_is_the_model_without_either_roles_lora_weights(roles):
+    untrained = logits(roles, "solver")  # LoRA starts as a no-op: the base model's logits
+    nudge(roles, "solver")
+    nudge(roles, "generator", seed=2)
+    assert torch.equal(logits(roles, "base"), untrained)
+    assert not torch.allclose(logits(roles, "solver"), untrained)  # after it, the LoRA layers are on again
+    greedy = roles.generate("base", PROMPTS, temperature=0, max_new_tokens=6)
+    with roles.active("solver"), torch.no_grad():
+        for p in roles._slot.values():
+            p.zero_()
+    assert [g[0].text for g in greedy] == [g[0].text for g in roles.generate("solver", PROMPTS, temperature=0,
+                                                                             max_new_tokens=6)]  # fmt: skip
+
+
 def test_training_one_role_leaves_the_other_and_the_base_untouched(roles):
     nudge(roles, "generator", seed=3)
     generator_before = roles.lora_weights("generator")

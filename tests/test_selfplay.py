@@ -194,6 +194,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, tiny_run):
         ({"synthesis": {"tasks": 100, "candidates": 10}}, "synthesis.tasks"),
         ({"synthesis": {"agreement_min": 20}}, "synthesis.agreement_min"),
         ({"synthesis": {"on_too_few": "panic"}}, "synthesis.on_too_few"),
+        ({"synthesis": {"agreement_by": "generator"}}, "synthesis.agreement_by: 'generator'; use solver"),
         ({"synthesis": {"mix": [0, 0, 0]}}, "synthesis.mix"),
         ({"synthesis": {"mix": [0.5, 0.5]}}, "synthesis.mix"),
         ({"synthesis": {"batch_size": 0}}, "synthesis.batch_size"),
@@ -395,6 +396,28 @@ def test_synthesis_can_drop_tasks_whose_gold_values_are_invented(tmp_path, monke
     assert [t.question for t in selected if not t.id.startswith("exemplar")] == [tasks[0].question]
     synthesis = read_jsonl(run.path("metrics.jsonl"))[-1]
     assert (synthesis["verified_unique"], synthesis["ungrounded"], synthesis["agreed"]) == (2, 1, 1)
+
+
+@pytest.mark.parametrize("judge", ["solver", "base"])
+def test_the_agreement_check_asks_the_judge_it_is_set_to(tmp_path, monkeypatch, judge):
+    """Only `judge` names the gold tool (the other declines), so the task passes agreement only if `judge` is asked."""
+    from helpers import sound_task
+
+    from toolr0_lite.models import Generation
+
+    script_candidates(monkeypatch, [sound_task()])
+    config = load_config("tiny", out=str(tmp_path), synthesis={"agreement_by": judge, "agreement_min": 2, "heldout": 0})
+    roles, asked = RoleModel.load(config.model), []
+    gold = '<tool_call_answer>[{"name": "get_forecast", "arguments": {"city": "Oslo", "days": 3}}]</tool_call_answer>'
+
+    def answers(role, prompts, n=1, **_):
+        asked.append(role)
+        return [[Generation(gold if role == judge else "<tool_call_answer>[]</tool_call_answer>", 1, 1)] * n] * len(prompts)
+
+    monkeypatch.setattr(roles, "generate", answers)
+    selfplay.synthesize(roles, config, RunDir(tmp_path), 0, log=lambda _: None)
+    assert read_jsonl(tmp_path / "metrics.jsonl")[-1]["agreed"] == 1
+    assert asked == [judge, "solver"]  # the agreement answers, then the Solver's difficulty labels
 
 
 def test_synthesis_can_add_no_call_twins_and_the_solver_trains_on_them(tmp_path, monkeypatch):

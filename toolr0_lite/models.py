@@ -28,6 +28,7 @@ from toolr0_lite.config import ConfigError, setting
 from toolr0_lite.sources import TINY, Source, load_base_model, load_tokenizer, resolve_source
 
 ROLES = ("generator", "solver")
+BASE = "base"  # the base model alone, LoRA layers off: a judge that training never moves (`RoleModel.active`)
 UNSLOTH_INSTALL = 'pip install "toolr0-lite[gpu]"'
 
 
@@ -146,7 +147,8 @@ class RoleModel:
 
     Usage: ``model = RoleModel.load(ModelConfig(source="tiny"))``, then
     ``model.generate("solver", prompts, n=8, temperature=0.7)`` for the frozen Solver's answers, or
-    ``with model.active("solver"): ...`` to run any code as that role.
+    ``with model.active("solver"): ...`` to run any code as that role; "base" in either place is the base model
+    without LoRA weights.
     """
 
     def __init__(self, peft_model, tokenizer, config: ModelConfig, backend: str):
@@ -199,7 +201,12 @@ class RoleModel:
 
     @contextmanager
     def active(self, role: str) -> Iterator[RoleModel]:
-        """`with model.active("solver"): ...` runs the block as that role, then restores the previous one."""
+        """`with model.active("solver"): ...` runs the block as that role, then restores the previous one.
+        `active("base")` runs it as the base model alone: PEFT's `disable_adapter` switches the LoRA layers off."""
+        if role == BASE:
+            with self.model.disable_adapter():
+                yield self
+            return
         previous = self.active_role
         self.activate(role)
         try:

@@ -391,10 +391,11 @@ def synthesize(roles: RoleModel, config: SelfPlayConfig, run: RunDir, iteration:
 
 
 def agreement_answers(roles: RoleModel, tasks: list[Task], config: SelfPlayConfig, seed: int) -> list[list[str]]:
-    """The frozen Solver's near-greedy answers to each sound task, for the agreement check."""
+    """Near-greedy answers to each sound task, for the agreement check: the frozen Solver's, or with
+    `synthesis.agreement_by: base` the base model's (in the Solver's prompt)."""
     s = config.synthesis
     prompts = [solver_prompt(config, t, i) for i, t in enumerate(tasks)]
-    answers = generate_shared(roles, "solver", prompts, n=s.agreement_samples, temperature=s.agreement_temperature,
+    answers = generate_shared(roles, s.agreement_by, prompts, n=s.agreement_samples, temperature=s.agreement_temperature,
                              max_new_tokens=config.probe.max_new_tokens, seed=seed) if tasks else []  # fmt: skip
     return [[g.text for g in a] for a in answers]
 

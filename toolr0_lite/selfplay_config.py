@@ -85,6 +85,9 @@ class SynthesisConfig:
     agreement_samples: int = setting(10, "the frozen Solver's answers per sound task in the agreement check (paper: 10)")
     agreement_min: int = setting(2, "answers that must name the gold tools in order to keep a task (paper: 2)")
     agreement_temperature: float = setting(0.3, "'near-greedy' sampling of the agreement answers")
+    agreement_by: str = setting("solver", "who answers in the agreement check: the frozen 'solver' (paper) or the "
+                                "'base' model without LoRA weights, a judge training does not move (kit: a Solver "
+                                "trained to stop declining fails every no-call task)")
     mix: tuple[float, float, float] = setting((0.2, 0.5, 0.3), "easy / medium / hard shares of the curriculum")
     no_call_twins: bool = setting(False, "after each selected call task, its no-call twin for the Solver: the request "
                                   "with the gold tools taken off the menu, gold [] (kit; paper: none)")
@@ -104,6 +107,8 @@ class SynthesisConfig:
             raise ConfigError("agreement_min: must be between 0 and agreement_samples")
         if min(self.mix) < 0 or sum(self.mix) <= 0:
             raise ConfigError("mix: give three shares >= 0 (easy, medium, hard), e.g. [0.2, 0.5, 0.3]")
+        if self.agreement_by not in ("solver", "base"):
+            raise ConfigError(f"agreement_by: {self.agreement_by!r}; use solver (the paper's) or base")
         if self.on_too_few not in ("skip", "stop", "exemplars"):
             raise ConfigError(f"on_too_few: {self.on_too_few!r}; use skip, stop or exemplars")
 
