@@ -120,15 +120,18 @@ def ungrounded(task: Task) -> bool:
 
 
 def probed(root: Path) -> list[tuple[str, Task, list[str]]]:
-    """(where, task, the Solver's answers) for every probed Generator rollout and every agreement check; `where`
-    names the iteration and the phase ("iter_01 agreement"), since each iteration probes with its own Solver."""
+    """(where, task, the answers) for every probed Generator rollout and every agreement check; `where` names the
+    iteration and the phase ("iter_01 agreement"), since each iteration probes with its own Solver, and the base
+    model where the run's agreement check asked it (`synthesis.agreement_by: base`)."""
+    judge = load_config(path=root / "config.yaml").synthesis.agreement_by if (root / "config.yaml").is_file() else "solver"
+    agreement = "agreement" if judge == "solver" else f"agreement ({judge} model)"
     found = []
     for folder in sorted(root.glob("iter_*")):
         for row in read_jsonl(folder / "generator_rollouts.jsonl"):
             if row.get("p_hat") is not None:
                 found.append((f"{folder.name} generator phase", row["text"], row["probe_answers"]))
         candidates = {f"{folder.name}-{c['index']:05d}": c["text"] for c in read_jsonl(folder / "candidates.jsonl")}
-        found += [(f"{folder.name} agreement", candidates[row["task_id"]], row["agreement_answers"])
+        found += [(f"{folder.name} {agreement}", candidates[row["task_id"]], row["agreement_answers"])
                   for row in read_jsonl(folder / "probes.jsonl") if row["task_id"] in candidates]  # fmt: skip
     tasks = [(where, parse_generator_output(text).to_task(), answers) for where, text, answers in found]
     return [(where, task, answers) for where, task, answers in tasks if task is not None]
@@ -141,7 +144,7 @@ def report(found: list[tuple[str, Task, list[str]]]) -> None:
         rows = [(t, a) for w, t, a in found if w == where]
         reasons = Counter(miss_reason(answer, t.gold_calls) for t, answers in rows for answer in answers)
         total = sum(reasons.values())
-        print(f"## {where}: {len(rows)} tasks, {total} Solver answers")
+        print(f"## {where}: {len(rows)} tasks, {total} answers")
         for reason in REASONS:
             print(f"  {reason}: {reasons[reason]} ({reasons[reason] / total:.0%})")
         exact, lenient = Counter(), Counter()

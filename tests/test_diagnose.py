@@ -242,8 +242,11 @@ def test_probe_answers_are_read_per_iteration_with_their_declines(tmp_path, caps
         ("iter_00 agreement", 1), ("iter_00 agreement", 0), ("iter_01 agreement", 1), ("iter_01 agreement", 0)]
     report(found)
     first, second = capsys.readouterr().out.split("## iter_01 agreement")
-    assert "## iter_00 agreement: 2 tasks, 4 Solver answers" in first
+    assert "## iter_00 agreement: 2 tasks, 4 answers" in first
     assert "answers that declined, no-call tasks: 1 of 2" in first and "declined, call tasks: 1 of 2" in first
     assert "calls_on_a_no_call_task: 2 (50%)" in second and "declined, no-call tasks: 0 of 2" in second
+    (tmp_path / "run" / "config.yaml").write_text("synthesis: {agreement_by: base}\n")
+    assert {where for where, _, _ in probed(tmp_path / "run")} == {"iter_00 agreement (base model)",
+                                                                   "iter_01 agreement (base model)"}
     report([])
     assert capsys.readouterr().out == "## nothing probed\n"
