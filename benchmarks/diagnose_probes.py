@@ -19,8 +19,9 @@ the next curriculum keeps none of the Generator's (RESULTS.md, session 27).
 With `--heldout HELDOUT.jsonl`, the folders are evaluations instead (`toolr0-lite eval` or learn_cpu's `base/`,
 `seed_N/learning/iter_KK/`) and it reads their held-out answers the same way, one table a folder: per group of
 tasks (hand-written; the base Generator's; those of its tasks with an ungrounded gold value) the mean r_S,
-the reasons, and how many answers copy a worked example's reasoning word for word; r_S's accuracy part
-beside the share of answers that reasoned first (r_S pays accuracy only after a `<think>`) and the calls'
+the reasons, and how many answers copy a worked example's reasoning word for word; how many no-call and call
+tasks were declined, and the score had every no-call task been declined (what reading the menu is worth);
+r_S's accuracy part beside the share of answers that reasoned first (r_S pays accuracy only after a `<think>`) and the calls'
 accuracy without that gate, so a Solver that learned to write `<think>` is not read as one that calls better;
 each folder's r_S and gate-free calls' accuracy against the first's, task by task (mean change ± standard
 error, how many went up and down), and the calls' accuracy on the tasks answered readably both times (so
@@ -194,15 +195,18 @@ def mean_change(deltas: list[float]) -> str:
 
 def paired_change(before: dict[str, dict], after: dict[str, dict], by_id: dict[str, Task]) -> str:
     """`after`'s answers against `before`'s, task by task, each scored from its text as `evaluate` scores it
-    today: the mean change of r_S and of the calls' accuracy without r_S's `<think>` gate, and the exact solves."""
+    today: the mean change of r_S, split into what the call tasks and the no-call tasks add to it, the mean change
+    of the calls' accuracy without r_S's `<think>` gate, and the exact solves."""
     common = [k for k in before if k in after]
     if len(common) < 2:
         return "fewer than 2 tasks in common"
     was, now = ({k: heldout_record(by_id[k], rows[k]["raw"]) for k in common} for rows in (before, after))
     change = {name: mean_change([now[k][name] - was[k][name] for k in common]) for name in ("reward", "call_accuracy")}
-    return (f"over {len(common)} tasks: r_S {change['reward']}; calls' accuracy without the gate "
-            f"{change['call_accuracy']}; exact {sum(was[k]['exact_match'] for k in common)} → "
-            f"{sum(now[k]['exact_match'] for k in common)}")
+    part = {kind: sum(now[k]["reward"] - was[k]["reward"] for k in common if was[k]["no_call"] == kind) / len(common)
+            for kind in (False, True)}  # fmt: skip
+    return (f"over {len(common)} tasks: r_S {change['reward']} (call tasks {part[False]:+.3f}, no-call tasks "
+            f"{part[True]:+.3f}); calls' accuracy without the gate {change['call_accuracy']}; exact "
+            f"{sum(was[k]['exact_match'] for k in common)} → {sum(now[k]['exact_match'] for k in common)}")
 
 
 def readable_change(before: dict[str, dict], after: dict[str, dict], by_id: dict[str, Task],
@@ -217,6 +221,23 @@ def readable_change(before: dict[str, dict], after: dict[str, dict], by_id: dict
         return "fewer than 2 tasks answered readably both times"
     deltas = [now[k]["call_accuracy"] - was[k]["call_accuracy"] for k in both]
     return f"on the {len(both)} tasks answered readably both times, calls' accuracy {mean_change(deltas)}"
+
+
+DECLINE = "<think> No tool on the menu serves this request. </think>\n<tool_call_answer>[]</tool_call_answer>"
+
+
+def menu_reading(by_id: dict[str, Task], scored: list[dict]) -> str:
+    """The decision to call or to decline, which only the menu can settle: how many no-call tasks and how many
+    call tasks the answers declined, and the mean r_S had every no-call task been declined, the other answers
+    kept. That is the score a Solver would gain by reading its menu on the no-call tasks alone; a Solver whose
+    declines rise and fall together on both kinds (RESULTS.md, sessions 22-29) trades one kind for the other."""
+    declined = Counter(r["no_call"] for r in scored if r["calls"] == [])
+    no_call = sum(r["no_call"] for r in scored)
+    mean = sum(r["reward"] for r in scored) / len(scored)
+    ceiling = sum(heldout_record(by_id[r["id"]], DECLINE)["reward"] if r["no_call"] else r["reward"]
+                  for r in scored) / len(scored)  # fmt: skip
+    return (f"declined {declined[True]} of {no_call} no-call tasks and {declined[False]} of {len(scored) - no_call} "
+            f"call tasks; every no-call task declined, the other answers kept: r_S {ceiling:.3f} ({ceiling - mean:+.3f})")
 
 
 def heldout_report(tasks: list[Task], folder: Path, answers: dict[str, dict],
@@ -235,6 +256,7 @@ def heldout_report(tasks: list[Task], folder: Path, answers: dict[str, dict],
     print(f"  r_S's accuracy part {accuracy / len(rows):.3f}, paid only after a <think>: "
           f"{sum(r['thought'] for r in scored)} of {len(rows)} answers reasoned first; "
           f"the calls' accuracy without that gate {sum(r['call_accuracy'] for r in scored) / len(rows):.3f}")
+    print(f"  {menu_reading(by_id, scored)}")
     lenient = [heldout_record(by_id[r["id"]], closed_at_end(r["raw"])) for r in rows]
     print(f"  unclosed blocks read as closed: {sum(r['calls'] is None for r in lenient)} answers unreadable "
           f"(against {sum(r['calls'] is None for r in scored)}), mean r_S {sum(r['reward'] for r in lenient) / len(rows):.3f}, "

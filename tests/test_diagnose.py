@@ -17,6 +17,7 @@ from diagnose_probes import (  # noqa: E402
     heldout_answers,
     heldout_report,
     menu_effect,
+    menu_reading,
     miss_reason,
     paired_change,
     probed,
@@ -28,10 +29,11 @@ from diagnose_probes import (  # noqa: E402
 )
 
 from toolr0_lite.config import ConfigError  # noqa: E402
+from toolr0_lite.evaluate import heldout_record  # noqa: E402
 from toolr0_lite.pipeline import with_no_call_twins  # noqa: E402
 from toolr0_lite.prompts import EXEMPLARS  # noqa: E402
 from toolr0_lite.records import Call  # noqa: E402
-from toolr0_lite.rewards import accuracy_reward  # noqa: E402
+from toolr0_lite.rewards import accuracy_reward, solver_reward  # noqa: E402
 
 GOLD = sound_task().gold_calls  # get_forecast(city="Oslo", days=3)
 
@@ -98,6 +100,19 @@ def test_heldout_answers_by_group_with_copied_reasoning(tmp_path, capsys):
 
 
 CALL = '[{"name": "get_forecast", "arguments": {"city": "Oslo", "days": 3}}]'
+
+
+def test_menu_reading_counts_declines_by_kind_and_declines_every_no_call_task_for_its_ceiling():
+    call, no_call, declined_call = sound_task(id="c"), sound_task(id="n", gold_calls=[]), sound_task(id="d")
+    scored = [heldout_record(call, answer(CALL)), heldout_record(no_call, answer(CALL)),
+              heldout_record(declined_call, answer("[]"))]  # fmt: skip
+    by_id = {t.id: t for t in (call, no_call, declined_call)}
+    mean = sum(r["reward"] for r in scored) / 3
+    # only the no-call task's answer is replaced, by a decline, which its own reward scores
+    ceiling = (scored[0]["reward"] + solver_reward(answer("[]"), []) + scored[2]["reward"]) / 3
+    assert ceiling > mean
+    assert menu_reading(by_id, scored) == (f"declined 0 of 1 no-call tasks and 1 of 2 call tasks; every no-call task "
+                                           f"declined, the other answers kept: r_S {ceiling:.3f} ({ceiling - mean:+.3f})")
 WRONG = '[{"name": "get_forecast", "arguments": {"city": "Paris", "days": 3}}]'  # r_S 1.75, calls' accuracy 0.75
 
 
@@ -110,9 +125,20 @@ def test_paired_change_task_by_task_with_and_without_the_think_gate():
     # c: Paris → Oslo (r_S 1.75 → 2.0, accuracy 0.75 → 1.0); d and e are not in both.
     # r_S deltas (1, 0, 0.25): mean 0.417, SE 0.300; accuracy deltas (0, 0, 0.25): mean 0.083, SE 0.083
     assert paired_change(before, after, tasks) == (
-        "over 3 tasks: r_S +0.417 ± 0.300 (SE), 2 up, 0 down; calls' accuracy without the gate "
-        "+0.083 ± 0.083 (SE), 1 up, 0 down; exact 2 → 3")
+        "over 3 tasks: r_S +0.417 ± 0.300 (SE), 2 up, 0 down (call tasks +0.417, no-call tasks +0.000); calls' "
+        "accuracy without the gate +0.083 ± 0.083 (SE), 1 up, 0 down; exact 2 → 3")
     assert paired_change(before, {"a": after["a"]}, tasks) == "fewer than 2 tasks in common"
+
+
+def test_paired_change_splits_the_r_S_change_into_call_and_no_call_tasks():
+    tasks = {"a": sound_task(id="a"), "n": sound_task(id="n", gold_calls=[])}
+    before = {"a": {"raw": answer(WRONG)}, "n": {"raw": answer(CALL)}}  # a wrong call; a call on a no-call task
+    after = {"a": {"raw": answer(CALL)}, "n": {"raw": answer("[]")}}  # the right call; the decline
+    gold = [{"name": "get_forecast", "arguments": {"city": "Oslo", "days": 3}}]
+    calls = (solver_reward(answer(CALL), gold) - solver_reward(answer(WRONG), gold)) / 2
+    no_call = (solver_reward(answer("[]"), []) - solver_reward(answer(CALL), [])) / 2
+    assert calls > 0 and no_call > calls
+    assert f"(call tasks {calls:+.3f}, no-call tasks {no_call:+.3f})" in paired_change(before, after, tasks)
 
 
 def test_the_calls_compared_only_where_both_answers_are_readable():
@@ -147,11 +173,11 @@ def test_heldout_answers_split_by_the_worked_example_they_were_shown(tmp_path, c
     by_example_kind(tasks, after, (tmp_path, before))
     assert capsys.readouterr().out.splitlines() == [
         "  shown a call example: 2 tasks (0 no-call), mean r_S 1.875, answered no call 0; over 2 tasks: "
-        "r_S +0.125 ± 0.125 (SE), 1 up, 0 down; calls' accuracy without the gate +0.125 ± 0.125 (SE), 1 up, 0 down; "
-        "exact 0 → 1",
+        "r_S +0.125 ± 0.125 (SE), 1 up, 0 down (call tasks +0.125, no-call tasks +0.000); calls' accuracy without "
+        "the gate +0.125 ± 0.125 (SE), 1 up, 0 down; exact 0 → 1",
         "  shown a no-call example: 2 tasks (0 no-call), mean r_S 0.600, answered no call 2; over 2 tasks: "
-        "r_S -1.150 ± 0.000 (SE), 0 up, 2 down; calls' accuracy without the gate -0.750 ± 0.000 (SE), 0 up, 2 down; "
-        "exact 0 → 0"]
+        "r_S -1.150 ± 0.000 (SE), 0 up, 2 down (call tasks -1.150, no-call tasks +0.000); calls' accuracy without "
+        "the gate -0.750 ± 0.000 (SE), 0 up, 2 down; exact 0 → 0"]
     (tmp_path / "results.jsonl").write_text("".join(json.dumps({"benchmark": "heldout", **r}) + "\n"
                                                     for r in before.values()))  # fmt: skip
     for order, calls_last in (("alternate", 2), ("call", 4), ("no_call", 0)):  # a pair, in the order evaluated
