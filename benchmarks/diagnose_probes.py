@@ -21,8 +21,8 @@ With `--heldout HELDOUT.jsonl`, the folders are evaluations instead (`toolr0-lit
 tasks (hand-written; the base Generator's; those of its tasks with an ungrounded gold value) the mean r_S,
 the reasons, and how many answers copy a worked example's reasoning word for word; how many no-call and call
 tasks were declined, and the score had every no-call task been declined (what reading the menu is worth);
-r_S's accuracy part beside the share of answers that reasoned first (r_S pays accuracy only after a `<think>`) and the calls'
-accuracy without that gate, so a Solver that learned to write `<think>` is not read as one that calls better;
+r_S's accuracy part beside the share of answers that reasoned first (r_S pays accuracy only after a `<think>`)
+and the calls' accuracy without that gate, so a Solver that learned to write `<think>` is not read as one that calls better;
 each folder's r_S and gate-free calls' accuracy against the first's, task by task (mean change ± standard
 error, how many went up and down), and the calls' accuracy on the tasks answered readably both times (so
 answers that only learned to close their block are not read as better calls), also with every block the model
@@ -71,6 +71,7 @@ from toolr0_lite.rewards import (
     call_score,
     exact_match,
     normalize,
+    solver_reward,
     ungrounded_values,
     values_match,
 )
@@ -226,7 +227,7 @@ def readable_change(before: dict[str, dict], after: dict[str, dict], by_id: dict
 DECLINE = "<think> No tool on the menu serves this request. </think>\n<tool_call_answer>[]</tool_call_answer>"
 
 
-def menu_reading(by_id: dict[str, Task], scored: list[dict]) -> str:
+def menu_reading(scored: list[dict]) -> str:
     """The decision to call or to decline, which only the menu can settle: how many no-call tasks and how many
     call tasks the answers declined, and the mean r_S had every no-call task been declined, the other answers
     kept. That is the score a Solver would gain by reading its menu on the no-call tasks alone; a Solver whose
@@ -234,8 +235,8 @@ def menu_reading(by_id: dict[str, Task], scored: list[dict]) -> str:
     declined = Counter(r["no_call"] for r in scored if r["calls"] == [])
     no_call = sum(r["no_call"] for r in scored)
     mean = sum(r["reward"] for r in scored) / len(scored)
-    ceiling = sum(heldout_record(by_id[r["id"]], DECLINE)["reward"] if r["no_call"] else r["reward"]
-                  for r in scored) / len(scored)  # fmt: skip
+    decline = solver_reward(DECLINE, [])  # what a decline earns on any no-call task
+    ceiling = sum(decline if r["no_call"] else r["reward"] for r in scored) / len(scored)
     return (f"declined {declined[True]} of {no_call} no-call tasks and {declined[False]} of {len(scored) - no_call} "
             f"call tasks; every no-call task declined, the other answers kept: r_S {ceiling:.3f} ({ceiling - mean:+.3f})")
 
@@ -256,7 +257,7 @@ def heldout_report(tasks: list[Task], folder: Path, answers: dict[str, dict],
     print(f"  r_S's accuracy part {accuracy / len(rows):.3f}, paid only after a <think>: "
           f"{sum(r['thought'] for r in scored)} of {len(rows)} answers reasoned first; "
           f"the calls' accuracy without that gate {sum(r['call_accuracy'] for r in scored) / len(rows):.3f}")
-    print(f"  {menu_reading(by_id, scored)}")
+    print(f"  {menu_reading(scored)}")
     lenient = [heldout_record(by_id[r["id"]], closed_at_end(r["raw"])) for r in rows]
     print(f"  unclosed blocks read as closed: {sum(r['calls'] is None for r in lenient)} answers unreadable "
           f"(against {sum(r['calls'] is None for r in scored)}), mean r_S {sum(r['reward'] for r in lenient) / len(rows):.3f}, "

@@ -100,20 +100,19 @@ def test_heldout_answers_by_group_with_copied_reasoning(tmp_path, capsys):
 
 
 CALL = '[{"name": "get_forecast", "arguments": {"city": "Oslo", "days": 3}}]'
+WRONG = '[{"name": "get_forecast", "arguments": {"city": "Paris", "days": 3}}]'  # r_S 1.75, calls' accuracy 0.75
 
 
 def test_menu_reading_counts_declines_by_kind_and_declines_every_no_call_task_for_its_ceiling():
     call, no_call, declined_call = sound_task(id="c"), sound_task(id="n", gold_calls=[]), sound_task(id="d")
     scored = [heldout_record(call, answer(CALL)), heldout_record(no_call, answer(CALL)),
               heldout_record(declined_call, answer("[]"))]  # fmt: skip
-    by_id = {t.id: t for t in (call, no_call, declined_call)}
     mean = sum(r["reward"] for r in scored) / 3
     # only the no-call task's answer is replaced, by a decline, which its own reward scores
     ceiling = (scored[0]["reward"] + solver_reward(answer("[]"), []) + scored[2]["reward"]) / 3
     assert ceiling > mean
-    assert menu_reading(by_id, scored) == (f"declined 0 of 1 no-call tasks and 1 of 2 call tasks; every no-call task "
-                                           f"declined, the other answers kept: r_S {ceiling:.3f} ({ceiling - mean:+.3f})")
-WRONG = '[{"name": "get_forecast", "arguments": {"city": "Paris", "days": 3}}]'  # r_S 1.75, calls' accuracy 0.75
+    assert menu_reading(scored) == (f"declined 0 of 1 no-call tasks and 1 of 2 call tasks; every no-call task "
+                                    f"declined, the other answers kept: r_S {ceiling:.3f} ({ceiling - mean:+.3f})")
 
 
 def test_paired_change_task_by_task_with_and_without_the_think_gate():
